@@ -1,0 +1,97 @@
+/**
+ * A connection to an EVM chain: the embedded EDR chain or any JSON-RPC URL
+ * (hardhat node, anvil, geth, a testnet). Everything else in src/chain talks to
+ * the chain only through this.
+ */
+import {
+  type Account,
+  type Chain,
+  createPublicClient,
+  createWalletClient,
+  custom,
+  defineChain,
+  type EIP1193Provider,
+  http,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { Hex } from "../channel/types.js";
+import { InvalidArgumentError } from "../errors.js";
+import type { EmbeddedChain } from "./embedded.js";
+import { ChainUnreachableError } from "./errors.js";
+
+export type Wallet = WalletClient<Transport, Chain, Account>;
+
+export interface ChainConnection {
+  readonly chain: Chain;
+  readonly chainId: number;
+  /** "embedded" or the JSON-RPC URL. */
+  readonly url: string;
+  readonly publicClient: PublicClient<Transport, Chain>;
+  /** The raw EIP-1193 provider, for dev-chain methods (evm_increaseTime, ...). */
+  readonly provider: EIP1193Provider;
+  wallet(privateKey: Hex): Wallet;
+}
+
+export type ConnectOptions = { rpcUrl: string } | { embedded: EmbeddedChain };
+
+export async function connectChain(options: ConnectOptions): Promise<ChainConnection> {
+  let transport: Transport;
+  let url: string;
+  let chainId: number;
+  if ("embedded" in options) {
+    transport = custom(options.embedded.provider);
+    url = "embedded";
+    chainId = options.embedded.chainId;
+  } else {
+    url = options.rpcUrl;
+    if (!/^(https?|wss?):\/\/.+/.test(url)) {
+      throw new InvalidArgumentError("chain RPC URL", "an http(s):// or ws(s):// URL", url);
+    }
+    transport = http(url, { retryCount: 0, timeout: 10_000 });
+    try {
+      const probe = createPublicClient({ transport });
+      chainId = await probe.getChainId();
+    } catch (cause) {
+      throw new ChainUnreachableError(url, cause);
+    }
+  }
+  const chain = defineChain({
+    id: chainId,
+    name: url === "embedded" ? "perun-embedded" : `chain-${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [url === "embedded" ? "http://127.0.0.1" : url] } },
+  });
+  // Local chains mine instantly; poll receipts fast rather than viem's 4 s default.
+  const pollingInterval = url === "embedded" || /127\.0\.0\.1|localhost/.test(url) ? 20 : 1_000;
+  const publicClient = createPublicClient({ chain, transport, pollingInterval });
+  const provider: EIP1193Provider =
+    "embedded" in options
+      ? options.embedded.provider
+      : ({
+          request: (args: { method: string; params?: unknown }) => publicClient.request(args as never),
+        } as EIP1193Provider);
+  const wallets = new Map<string, Wallet>();
+  return {
+    chain,
+    chainId,
+    url,
+    publicClient,
+    provider,
+    wallet(privateKey: Hex): Wallet {
+      let w = wallets.get(privateKey);
+      if (!w) {
+        w = createWalletClient({
+          account: privateKeyToAccount(privateKey),
+          chain,
+          transport,
+          pollingInterval,
+        });
+        wallets.set(privateKey, w);
+      }
+      return w;
+    },
+  };
+}
