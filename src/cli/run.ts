@@ -1,12 +1,10 @@
 /**
  * The `perun` command line. Every bad argument gets a message saying what was
  * wrong and exit code 2; every other failure a PerunError message and exit 1.
+ * Commands are imported lazily: `perun help` and usage errors need no chain code.
  */
 import { parseArgs } from "node:util";
 import { PerunError } from "../errors.js";
-import { chainCommand } from "./chain-command.js";
-import { demoCommand } from "./demo-command.js";
-import { deployCommand } from "./deploy-command.js";
 import { UsageError } from "./usage-error.js";
 
 const USAGE = `perun - Perun state channels on EVM chains
@@ -48,20 +46,20 @@ export async function main(argv: string[]): Promise<number> {
     if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}" after "${command}".`);
     switch (command) {
       case "chain":
-        await chainCommand({
+        await (await import("./chain-command.js")).chainCommand({
           ...(values.port === undefined ? {} : { port: values.port }),
           ...(values.host === undefined ? {} : { host: values.host }),
           deploy: values.deploy === true,
         });
         return 0;
       case "deploy":
-        await deployCommand({
+        await (await import("./deploy-command.js")).deployCommand({
           ...(values.rpc === undefined ? {} : { rpc: values.rpc }),
           ...(values.key === undefined ? {} : { key: values.key }),
         });
         return 0;
       case "demo":
-        await demoCommand({
+        await (await import("./demo-command.js")).demoCommand({
           ...(values.rpc === undefined ? {} : { rpc: values.rpc }),
           ...(values.payments === undefined ? {} : { payments: values.payments }),
         });

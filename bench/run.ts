@@ -1,0 +1,101 @@
+/**
+ * `npm run bench`: gas per on-chain operation against perun-eth-contracts
+ * v1.0.0 (measured with the same scenario on the same EVM, see
+ * bench/reference/), and signer speed against the pure-JS fallback. Writes
+ * bench/results/latest.json and prints a readable table.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  AdjudicatorBytecode,
+  AssetHolderERC20Bytecode,
+  AssetHolderETHBytecode,
+  TestTokenBytecode,
+  TrivialAppBytecode,
+} from "../src/chain/generated/index.js";
+import type { State } from "../src/channel/types.js";
+import { measureCrypto, round2 } from "./crypto.js";
+import { type GasRecord, measureGas } from "./gas-scenario.js";
+
+// Compiled to dist/bench/run.js; sources and results live at the repository root.
+const here = dirname(fileURLToPath(import.meta.url));
+const root = here.includes(`${join("dist", "bench")}`) ? join(here, "..", "..") : join(here, "..");
+
+const sampleState: State = {
+  channelID: `0x${"ab".repeat(32)}`,
+  version: 1n,
+  outcome: {
+    assets: [{ chainID: 31337n, ethHolder: `0x${"11".repeat(20)}`, ccHolder: "0x" }],
+    backends: [0n],
+    balances: [[10n ** 18n, 2n * 10n ** 18n]],
+    locked: [],
+  },
+  appData: "0x",
+  isFinal: false,
+};
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const ours = await measureGas({
+    adjudicator: AdjudicatorBytecode,
+    assetHolderETH: AssetHolderETHBytecode,
+    assetHolderERC20: AssetHolderERC20Bytecode,
+    token: TestTokenBytecode,
+    trivialApp: TrivialAppBytecode,
+  });
+  const reference = JSON.parse(
+    readFileSync(join(root, "bench", "reference", "perun-eth-contracts-v1.0.0.json"), "utf8"),
+  ) as { reference: string; gas: GasRecord; compiler: unknown; evm: string };
+  const keys = Object.keys(ours) as (keyof GasRecord)[];
+  const ratio = Object.fromEntries(keys.map((k) => [k, Math.round((ours[k] / reference.gas[k]) * 1000) / 1000]));
+  const crypto = measureCrypto(sampleState);
+
+  const result = {
+    startedAt,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+    gas: ours,
+    gasReference: {
+      source: reference.reference,
+      evm: reference.evm,
+      compiler: reference.compiler,
+      gas: reference.gas,
+    },
+    gasRatioOursToReference: ratio,
+    gasTargets: {
+      noOperationDearer: keys.every((k) => ours[k] <= reference.gas[k]),
+      cooperativeAtLeast20PercentCheaper: ours.cooperative <= 0.8 * reference.gas.cooperative,
+      disputeAtLeast20PercentCheaper: ours.dispute <= 0.8 * reference.gas.dispute,
+    },
+    crypto,
+  };
+  const outDir = join(root, "bench", "results");
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, "latest.json"), `${JSON.stringify(result, null, 2)}\n`);
+
+  const rows = keys.map(
+    (k) =>
+      `| ${k} | ${ours[k].toLocaleString("en-US")} | ${reference.gas[k].toLocaleString("en-US")} | ${ratio[k]?.toFixed(3)} |`,
+  );
+  const table = [
+    "| gas (receipt gasUsed) | perun-ts | perun-eth-contracts v1.0.0 | ours / ref |",
+    "|---|---:|---:|---:|",
+    ...rows,
+  ].join("\n");
+  const cryptoTable = [
+    "| signer | signs/s | recovers/s |",
+    "|---|---:|---:|",
+    `| ${crypto.signer} | ${crypto.signsPerSec.toLocaleString("en-US")} | ${crypto.recoversPerSec.toLocaleString("en-US")} |`,
+    `| pure JS (@noble/curves) | ${crypto.pureJs.signsPerSec.toLocaleString("en-US")} | ${crypto.pureJs.recoversPerSec.toLocaleString("en-US")} |`,
+    `| ratio | ${crypto.ratioVsPureJs.sign}x | ${crypto.ratioVsPureJs.recover}x |`,
+  ].join("\n");
+  writeFileSync(join(outDir, "latest.md"), `${table}\n\n${cryptoTable}\n`);
+  process.stdout.write(`${table}\n\n${cryptoTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`);
+  process.stdout.write(`targets: ${JSON.stringify(result.gasTargets)}\nwrote bench/results/latest.json\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
