@@ -16,7 +16,7 @@ import {
   TrivialAppBytecode,
 } from "../src/chain/generated/index.js";
 import type { State } from "../src/channel/types.js";
-import { measureCrypto, round2 } from "./crypto.js";
+import { measureCrypto } from "./crypto.js";
 import { type GasRecord, measureGas } from "./gas-scenario.js";
 
 // Compiled to dist/bench/run.js; sources and results live at the repository root.
@@ -49,7 +49,9 @@ async function main(): Promise<void> {
     readFileSync(join(root, "bench", "reference", "perun-eth-contracts-v1.0.0.json"), "utf8"),
   ) as { reference: string; gas: GasRecord; compiler: unknown; evm: string };
   const keys = Object.keys(ours) as (keyof GasRecord)[];
-  const ratio = Object.fromEntries(keys.map((k) => [k, Math.round((ours[k] / reference.gas[k]) * 1000) / 1000]));
+  const ratio = Object.fromEntries(
+    keys.map((k) => [k, Math.round((ours[k] / reference.gas[k]) * 1000) / 1000]),
+  );
   const crypto = measureCrypto(sampleState);
 
   const result = {
