@@ -33,6 +33,7 @@ export interface ChannelUpdateEvent {
   readonly phase: number;
   readonly timeout: bigint;
   readonly blockNumber: bigint;
+  readonly transactionHash: Hex;
 }
 
 const abi = AdjudicatorAbi as Abi;
@@ -99,13 +100,14 @@ export class EthAdjudicator {
     })) as Hex;
   }
 
-  /** ChannelUpdate events of `channelID` (or all channels) from `fromBlock` on. */
-  async channelUpdates(fromBlock: bigint, channelID?: Hex): Promise<ChannelUpdateEvent[]> {
+  /** ChannelUpdate events of `channelID` (or all channels) in blocks [fromBlock, toBlock ?? latest]. */
+  async channelUpdates(fromBlock: bigint, channelID?: Hex, toBlock?: bigint): Promise<ChannelUpdateEvent[]> {
     const logs = await this.conn.publicClient.getContractEvents({
       address: this.address,
       abi: AdjudicatorAbi,
       eventName: "ChannelUpdate",
       fromBlock,
+      ...(toBlock === undefined ? {} : { toBlock }),
       ...(channelID === undefined ? {} : { args: { channelID } }),
     });
     return logs.map((l) => {
@@ -116,6 +118,7 @@ export class EthAdjudicator {
         phase: a.phase,
         timeout: a.timeout,
         blockNumber: l.blockNumber,
+        transactionHash: l.transactionHash,
       };
     });
   }

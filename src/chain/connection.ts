@@ -42,7 +42,9 @@ export async function connectChain(options: ConnectOptions): Promise<ChainConnec
   let url: string;
   let chainId: number;
   if ("embedded" in options) {
-    transport = custom(options.embedded.provider);
+    // No retries: the embedded chain reports reverts without a JSON-RPC code, which viem would
+    // otherwise treat as transient and retry with back-off (about 1 s per revert).
+    transport = custom(options.embedded.provider, { retryCount: 0 });
     url = "embedded";
     chainId = options.embedded.chainId;
   } else {

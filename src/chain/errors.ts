@@ -4,6 +4,7 @@
  */
 import { type Abi, ContractFunctionRevertedError, decodeErrorResult, BaseError as ViemBaseError } from "viem";
 import { describe, PerunError } from "../errors.js";
+import * as generated from "./generated/index.js";
 
 export class ChainUnreachableError extends PerunError {
   constructor(url: string, cause: unknown) {
@@ -80,3 +81,21 @@ function findRevertData(err: ViemBaseError): `0x${string}` | undefined {
   });
   return found;
 }
+
+/** Every custom error of our contracts (Adjudicator, asset holders, apps), for decoding reverts that bubble up. */
+export const perunErrorsAbi: Abi = (() => {
+  const seen = new Set<string>();
+  const out: Abi[number][] = [];
+  for (const [name, value] of Object.entries(generated)) {
+    if (!name.endsWith("Abi")) continue;
+    for (const item of value as Abi) {
+      if (item.type !== "error") continue;
+      const key = `${item.name}(${item.inputs.map((i) => i.type).join(",")})`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(item);
+      }
+    }
+  }
+  return out;
+})();

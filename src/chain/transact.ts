@@ -2,10 +2,10 @@
  * Sends one contract transaction and waits for its receipt; a revert comes
  * back as a ContractRevertError naming the contract's custom error.
  */
-import type { Abi, Address, TransactionReceipt } from "viem";
+import { type Abi, type Address, getAddress, type TransactionReceipt } from "viem";
 import type { Hex } from "../channel/types.js";
 import type { ChainConnection } from "./connection.js";
-import { ContractRevertError, decodeRevert } from "./errors.js";
+import { ContractRevertError, decodeRevert, perunErrorsAbi } from "./errors.js";
 
 export interface TxRequest {
   readonly address: Address;
@@ -35,7 +35,8 @@ export async function transact(
     } as never);
     hash = await wallet.writeContract(request as never);
   } catch (err) {
-    throw decodeRevert(operation, err, req.abi);
+    // Errors may come from a called contract (an app, a token holder): decode with all of ours.
+    throw decodeRevert(operation, err, [...req.abi, ...perunErrorsAbi]);
   }
   const receipt = await conn.publicClient.waitForTransactionReceipt({ hash });
   if (receipt.status !== "success") {
@@ -57,5 +58,5 @@ export async function deploy(
   if (receipt.status !== "success" || !receipt.contractAddress) {
     throw new ContractRevertError("deploy", "DeploymentFailed", [hash]);
   }
-  return { address: receipt.contractAddress, receipt };
+  return { address: getAddress(receipt.contractAddress), receipt };
 }

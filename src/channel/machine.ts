@@ -299,6 +299,64 @@ export function receiveRejection(m: Machine, from: number, version: bigint, reas
   };
 }
 
+/**
+ * Re-sync (after a reconnect or restart): a peer's latest fully signed state, with one signature per
+ * participant. Every signature is checked. If it is newer than ours, it becomes current (it can only be
+ * a state we signed ourselves, so adopting it never costs us anything we did not agree to) and a
+ * pending proposal of that version or older is void. If it is exactly our current version, the peer
+ * never signed our pending proposal: that proposal is void too. Older states change nothing. In the
+ * dispute branch, only the signatures are checked and nothing changes (the chain decides there).
+ */
+export function receiveSync(m: Machine, state: State, sigs: readonly Hex[], from: number): Transition {
+  peerIndex(m, from);
+  validateState(state, m.params, m.channelID);
+  const n = m.params.participants.length;
+  if (sigs.length !== n) {
+    throw new InvalidTransitionError(
+      "signatures",
+      `A synced state needs ${n} signatures, got ${sigs.length}.`,
+    );
+  }
+  for (const [i, sig] of sigs.entries()) requireSignedBy(m, state, sig, i);
+  if (!["InitSigning", "Funding", "Acting", "Signing", "Final"].includes(m.phase)) {
+    return { machine: m, effects: [] };
+  }
+  const current = m.current;
+  const pending = m.pending;
+  const effects: Effect[] = [];
+  const newer = current === null || state.version > current.state.version;
+  if (!newer && state.version < (current as SignedState).state.version) return { machine: m, effects: [] };
+  if (pending !== null && pending.proposer === m.idx) {
+    // Newer: our proposal survives only if it is the very state now adopted. Same version as our
+    // current: the peer never signed our proposal.
+    const adopted =
+      newer && pending.state.version === state.version && stateKey(pending.state) === stateKey(state);
+    if (!newer || (pending.state.version <= state.version && !adopted)) {
+      effects.push({ type: "dropped", state: pending.state, reason: "the peer never signed it (re-sync)" });
+    }
+  }
+  let machine: Machine;
+  if (newer) {
+    const signed: SignedState = { state, sigs: [...sigs] };
+    const phase: Phase = state.isFinal
+      ? "Final"
+      : m.phase === "InitSigning" || m.phase === "Funding"
+        ? "Funding"
+        : "Acting";
+    machine = { ...m, phase, current: signed, pending: null };
+    effects.unshift({ type: "persist", machine }, { type: "publish", signed });
+  } else {
+    if (pending === null) return { machine: m, effects: [] };
+    machine = { ...m, phase: m.phase === "Signing" ? "Acting" : m.phase, pending: null };
+    effects.unshift({ type: "persist", machine });
+  }
+  return { machine, effects };
+}
+
+function stateKey(s: State): string {
+  return JSON.stringify(s, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+}
+
 /** The funding of the initial state is complete. Funding -> Acting. */
 export function funded(m: Machine): Transition {
   requirePhase(m, "funded", ["Funding"]);

@@ -1,0 +1,104 @@
+/**
+ * The chain as the client sees it (design.md section 2: the Adjudicator and
+ * Funder ports in one small object): deposit, read holdings, register,
+ * conclude, withdraw, read the dispute record and follow ChannelUpdate events.
+ * `EthChain` implements it with the contract bindings of this folder; any
+ * EVM chain reachable through a ChainConnection works.
+ */
+import type { Abi } from "viem";
+import type { Asset, Hex, Params, State, WithdrawalAuth } from "../channel/types.js";
+import { type ChannelUpdateEvent, type Dispute, EthAdjudicator, type SignedState } from "./adjudicator.js";
+import { EthAssetHolder } from "./asset-holder.js";
+import type { ChainConnection } from "./connection.js";
+import { AssetHolderERC20Abi } from "./generated/index.js";
+
+export type { ChannelUpdateEvent, Dispute, SignedState };
+
+export interface ChainPort {
+  readonly chainId: number;
+  readonly adjudicatorAddress: Hex;
+  /** Chain time: timestamp of the latest block (seconds). */
+  now(): Promise<bigint>;
+  blockNumber(): Promise<bigint>;
+  deposit(asset: Asset, fundingID: Hex, amount: bigint): Promise<void>;
+  holdings(asset: Asset, fundingID: Hex): Promise<bigint>;
+  register(channel: SignedState, subChannels?: readonly SignedState[]): Promise<void>;
+  conclude(params: Params, state: State, subStates?: readonly State[]): Promise<void>;
+  concludeFinal(params: Params, state: State, sigs: readonly Hex[]): Promise<void>;
+  withdraw(asset: Asset, auth: WithdrawalAuth, sig: Hex): Promise<void>;
+  dispute(channelID: Hex): Promise<Dispute | undefined>;
+  /** ChannelUpdate events in blocks [fromBlock, toBlock]. */
+  channelUpdates(fromBlock: bigint, toBlock: bigint): Promise<ChannelUpdateEvent[]>;
+}
+
+/** ChainPort over a ChainConnection, paying gas with `key`. */
+export class EthChain implements ChainPort {
+  readonly chainId: number;
+  private readonly adjudicator: EthAdjudicator;
+  private readonly holders = new Map<string, Promise<EthAssetHolder>>();
+
+  constructor(
+    private readonly conn: ChainConnection,
+    readonly adjudicatorAddress: Hex,
+    private readonly key: Hex,
+  ) {
+    this.chainId = conn.chainId;
+    this.adjudicator = new EthAdjudicator(conn, adjudicatorAddress, key);
+  }
+
+  async now(): Promise<bigint> {
+    return (await this.conn.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+  }
+
+  blockNumber(): Promise<bigint> {
+    return this.conn.publicClient.getBlockNumber({ cacheTime: 0 });
+  }
+
+  async deposit(asset: Asset, fundingID: Hex, amount: bigint): Promise<void> {
+    await (await this.holder(asset)).deposit(this.key, fundingID, amount);
+  }
+
+  async holdings(asset: Asset, fundingID: Hex): Promise<bigint> {
+    return (await this.holder(asset)).holdings(fundingID);
+  }
+
+  async register(channel: SignedState, subChannels: readonly SignedState[] = []): Promise<void> {
+    await this.adjudicator.register(channel, subChannels);
+  }
+
+  async conclude(params: Params, state: State, subStates: readonly State[] = []): Promise<void> {
+    await this.adjudicator.conclude(params, state, subStates);
+  }
+
+  async concludeFinal(params: Params, state: State, sigs: readonly Hex[]): Promise<void> {
+    await this.adjudicator.concludeFinal(params, state, sigs);
+  }
+
+  async withdraw(asset: Asset, auth: WithdrawalAuth, sig: Hex): Promise<void> {
+    await (await this.holder(asset)).withdraw(this.key, auth, sig);
+  }
+
+  dispute(channelID: Hex): Promise<Dispute | undefined> {
+    return this.adjudicator.dispute(channelID);
+  }
+
+  channelUpdates(fromBlock: bigint, toBlock: bigint): Promise<ChannelUpdateEvent[]> {
+    return this.adjudicator.channelUpdates(fromBlock, undefined, toBlock);
+  }
+
+  /** The binding for an asset's holder; ERC20 holders are told apart by their `token()`. */
+  private holder(asset: Asset): Promise<EthAssetHolder> {
+    const addr = asset.ethHolder.toLowerCase();
+    let h = this.holders.get(addr);
+    if (!h) {
+      h = this.conn.publicClient
+        .readContract({ address: asset.ethHolder, abi: AssetHolderERC20Abi as Abi, functionName: "token" })
+        .then(
+          (token) => new EthAssetHolder(this.conn, asset.ethHolder, token as Hex),
+          () => new EthAssetHolder(this.conn, asset.ethHolder),
+        );
+      this.holders.set(addr, h);
+    }
+    return h;
+  }
+}
