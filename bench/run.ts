@@ -18,6 +18,7 @@ import {
 import type { State } from "../src/channel/types.js";
 import { measureCrypto } from "./crypto.js";
 import { type GasRecord, measureGas } from "./gas-scenario.js";
+import { measureLedger } from "./ledger.js";
 
 // Compiled to dist/bench/run.js; sources and results live at the repository root.
 const here = dirname(fileURLToPath(import.meta.url));
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     keys.map((k) => [k, Math.round((ours[k] / reference.gas[k]) * 1000) / 1000]),
   );
   const crypto = measureCrypto(sampleState);
+  const ledger = await measureLedger(crypto);
 
   const result = {
     startedAt,
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
       disputeAtLeast20PercentCheaper: ours.dispute <= 0.8 * reference.gas.dispute,
     },
     crypto,
+    ledger,
   };
   const outDir = join(root, "bench", "results");
   mkdirSync(outDir, { recursive: true });
@@ -92,8 +95,18 @@ async function main(): Promise<void> {
     `| pure JS (@noble/curves) | ${crypto.pureJs.signsPerSec.toLocaleString("en-US")} | ${crypto.pureJs.recoversPerSec.toLocaleString("en-US")} |`,
     `| ratio | ${crypto.ratioVsPureJs.sign}x | ${crypto.ratioVsPureJs.recover}x |`,
   ].join("\n");
-  writeFileSync(join(outDir, "latest.md"), `${table}\n\n${cryptoTable}\n`);
-  process.stdout.write(`${table}\n\n${cryptoTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`);
+  const ledgerTable = [
+    "| ledger channel, 2 processes, SQLite | figure |",
+    "|---|---:|",
+    `| updates/s | ${ledger.updatesPerSecond.toLocaleString("en-US")} |`,
+    `| signature bound 1/(sign+recover) | ${ledger.signatureBound.toLocaleString("en-US")} |`,
+    `| ratio to the bound | ${ledger.ratioToSignatureBound} |`,
+    `| latency p50 / p99 (ms) | ${ledger.updateLatencyMs.p50} / ${ledger.updateLatencyMs.p99} |`,
+  ].join("\n");
+  writeFileSync(join(outDir, "latest.md"), `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n`);
+  process.stdout.write(
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
+  );
   process.stdout.write(`targets: ${JSON.stringify(result.gasTargets)}\nwrote bench/results/latest.json\n`);
 }
 

@@ -8,7 +8,7 @@ import { erc20Abi } from "viem";
 import type { Address, Hex, WithdrawalAuth } from "../channel/types.js";
 import type { ChainConnection } from "./connection.js";
 import { AssetHolderERC20Abi, AssetHolderETHAbi } from "./generated/index.js";
-import { transact } from "./transact.js";
+import { transact, transactSequence } from "./transact.js";
 
 const ethAbi = AssetHolderETHAbi as Abi;
 const erc20HolderAbi = AssetHolderERC20Abi as Abi;
@@ -35,18 +35,17 @@ export class EthAssetHolder {
         value: amount,
       });
     }
-    await transact(
-      this.conn,
-      key,
-      { address: this.token, abi: erc20Abi as Abi, functionName: "approve", args: [this.address, amount] },
-      "ERC20.approve",
-    );
-    return transact(this.conn, key, {
-      address: this.address,
-      abi: this.abi,
-      functionName: "deposit",
-      args: [fundingID, amount],
-    });
+    const [, receipt] = await transactSequence(this.conn, key, [
+      {
+        req: { address: this.token, abi: erc20Abi as Abi, functionName: "approve", args: [this.address, amount] },
+        operation: "ERC20.approve",
+      },
+      {
+        req: { address: this.address, abi: this.abi, functionName: "deposit", args: [fundingID, amount] },
+        operation: "deposit",
+      },
+    ]);
+    return receipt as TransactionReceipt;
   }
 
   withdraw(key: Hex, auth: WithdrawalAuth, sig: Hex): Promise<TransactionReceipt> {

@@ -15,11 +15,57 @@ export interface TxRequest {
   readonly value?: bigint;
 }
 
-export async function transact(
+/**
+ * Transactions of one key go out one at a time: concurrent sends (say, two
+ * channels withdrawing at once) would otherwise race for the same nonce.
+ */
+const perKey = new Map<string, Promise<unknown>>();
+
+function serialized<T>(key: Hex, fn: () => Promise<T>): Promise<T> {
+  const prev = perKey.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  perKey.set(key, tail);
+  void tail.then(() => {
+    if (perKey.get(key) === tail) perKey.delete(key);
+  });
+  return run;
+}
+
+export function transact(
   conn: ChainConnection,
   key: Hex,
   req: TxRequest,
   operation = req.functionName,
+): Promise<TransactionReceipt> {
+  return serialized(key, () => send(conn, key, req, operation));
+}
+
+/**
+ * Sends `reqs` one after the other with no other transaction of `key` in
+ * between (e.g. ERC20 approve + deposit: another approve in between would
+ * overwrite the allowance). Returns the receipts.
+ */
+export function transactSequence(
+  conn: ChainConnection,
+  key: Hex,
+  reqs: readonly { req: TxRequest; operation: string }[],
+): Promise<TransactionReceipt[]> {
+  return serialized(key, async () => {
+    const out: TransactionReceipt[] = [];
+    for (const { req, operation } of reqs) out.push(await send(conn, key, req, operation));
+    return out;
+  });
+}
+
+async function send(
+  conn: ChainConnection,
+  key: Hex,
+  req: TxRequest,
+  operation: string,
 ): Promise<TransactionReceipt> {
   const wallet = conn.wallet(key);
   let hash: Hex;
@@ -45,12 +91,22 @@ export async function transact(
   return receipt;
 }
 
-export async function deploy(
+export function deploy(
   conn: ChainConnection,
   key: Hex,
   abi: Abi,
   bytecode: Hex,
   args: readonly unknown[] = [],
+): Promise<{ address: Address; receipt: TransactionReceipt }> {
+  return serialized(key, () => deployNow(conn, key, abi, bytecode, args));
+}
+
+async function deployNow(
+  conn: ChainConnection,
+  key: Hex,
+  abi: Abi,
+  bytecode: Hex,
+  args: readonly unknown[],
 ): Promise<{ address: Address; receipt: TransactionReceipt }> {
   const wallet = conn.wallet(key);
   const hash = await wallet.deployContract({ abi, bytecode, args } as never);

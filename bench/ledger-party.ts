@@ -1,0 +1,81 @@
+/**
+ * One party of the ledger-channel benchmark, run as its own OS process:
+ * a full client (WebSocket wire, SQLite store, chain over JSON-RPC, watcher).
+ * Bob listens and accepts; Alice opens a channel to Bob and makes N payments,
+ * one after the other, timing each round (propose -> Bob checks, persists,
+ * signs -> Alice checks, persists). Prints one JSON line with the figures.
+ */
+import { EthChain } from "../src/chain/chain-port.js";
+import { connectChain } from "../src/chain/connection.js";
+import { privateKeyToSigner } from "../src/channel/signer.js";
+import type { Address, Hex } from "../src/channel/types.js";
+import { Client } from "../src/client/client.js";
+import { openSqliteStore } from "../src/store/sqlite-store.js";
+import { Watcher } from "../src/watcher/watcher.js";
+import { createWsTransport } from "../src/wire/ws-transport.js";
+
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (!v) throw new Error(`missing env ${k}`);
+  return v;
+};
+
+async function main(): Promise<void> {
+  const role = env("ROLE");
+  const key = env("KEY") as Hex;
+  const signer = privateKeyToSigner(key);
+  const conn = await connectChain({ rpcUrl: env("RPC") });
+  const chain = new EthChain(conn, env("ADJ") as Hex, key);
+  const store = openSqliteStore(env("DB"));
+  const transport = await createWsTransport({ signer, listen: { host: "127.0.0.1", port: 0 } });
+  const client = new Client({ signer, transport, store, chain, options: { pollMs: 50 } });
+  client.onProposal(() => ({ accept: true }));
+  await client.start();
+  const watcher = new Watcher(chain, store, client, { pollMs: 200 });
+  await watcher.start();
+  const out = (o: unknown) =>
+    process.stdout.write(`${JSON.stringify(o, (_k, v) => (typeof v === "bigint" ? `${v}` : v))}\n`);
+
+  if (role === "bob") {
+    out({ ready: true, address: signer.address, url: transport.url });
+    return; // serve until killed
+  }
+  const bob = env("BOB_ADDR") as Address;
+  transport.addPeer(bob, env("BOB_URL"));
+  const n = Number(env("N"));
+  const id = await client.openChannel({
+    peer: bob,
+    assets: [{ chainID: BigInt(conn.chainId), ethHolder: env("HOLDER") as Hex, ccHolder: "0x" }],
+    balances: [[10n ** 18n, 10n ** 18n]],
+  });
+  for (let i = 0; i < 200; i++) await client.pay(id, 1n); // warm up (JIT, connections, SQLite pages)
+  const lat: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await client.pay(id, 1n);
+    lat.push(performance.now() - t0);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) * 1000) / 1000;
+  out({
+    updates: n,
+    seconds,
+    updatesPerSecond: Math.round(n / seconds),
+    p50: pct(0.5),
+    p99: pct(0.99),
+    channelID: id,
+  });
+  await watcher.stop();
+  await client.close();
+  await transport.close();
+  store.close();
+  process.exit(0);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,1075 @@
+/**
+ * The client: runs ledger channels with peers (design.md sections 4 and 6).
+ *
+ * It is the imperative shell around the pure channel machine: every request,
+ * peer message and chain event becomes one machine transition, whose effects
+ * it runs in order: persist (before anything leaves the process), send,
+ * publish, chain requests. It talks to the world only through the ports it is
+ * given: Transport (peers), Store (disk), ChainPort (adjudicator + asset
+ * holders), Signer (our key).
+ *
+ * Concurrency: transitions of one channel run one at a time (a per-channel
+ * queue); waiting for a peer or the chain happens outside that queue, so a
+ * peer's concurrent proposal is still handled (the machine's tie-break decides).
+ */
+import { randomBytes } from "node:crypto";
+import { DisputePhase } from "../chain/adjudicator.js";
+import type { ChainPort, ChannelUpdateEvent } from "../chain/chain-port.js";
+import type { AppRules } from "../channel/app.js";
+import { fundingId } from "../channel/hash.js";
+import {
+  acceptUpdate,
+  type ChannelMsg,
+  concluded,
+  createMachine,
+  type Effect,
+  funded,
+  type Machine,
+  proposeFinal,
+  proposeInit,
+  proposeUpdate,
+  receiveAcceptance,
+  receiveRejection,
+  receiveSync,
+  receiveUpdate,
+  register,
+  registered,
+  rejectUpdate,
+  type Transition,
+  withdrawn,
+} from "../channel/machine.js";
+import { balanceDelta, payment } from "../channel/payment.js";
+import { signWithdrawalAuth } from "../channel/sig.js";
+import type { Signer } from "../channel/signer.js";
+import type { Address, Asset, Hex, Params, State } from "../channel/types.js";
+import { ZERO_ADDRESS } from "../channel/types.js";
+import { validateParams, validateState } from "../channel/validation.js";
+import { PerunError } from "../errors.js";
+import type { ChannelRecord, Store } from "../store/store.js";
+import type { Inbound, WireMsg } from "../wire/messages.js";
+import type { Transport } from "../wire/transport.js";
+import {
+  ChannelBusyError,
+  FundingTimeoutError,
+  PeerTimeoutError,
+  ProposalRejectedError,
+  UnknownChannelError,
+  UpdateRejectedError,
+} from "./errors.js";
+
+export type Decision = { readonly accept: true } | { readonly accept: false; readonly reason: string };
+
+export interface IncomingProposal {
+  readonly from: Address;
+  readonly params: Params;
+  readonly initial: State;
+  readonly fundingTimeout: bigint;
+}
+
+export interface IncomingUpdate {
+  readonly channelID: Hex;
+  readonly from: Address;
+  readonly current: State;
+  readonly next: State;
+  /** What we gain (positive) or lose (negative) per asset. */
+  readonly delta: readonly bigint[];
+}
+
+export type ProposalHandler = (p: IncomingProposal) => Decision | Promise<Decision>;
+export type UpdateHandler = (u: IncomingUpdate) => Decision | Promise<Decision>;
+
+export type ClientEvent =
+  | { readonly type: "proposed"; readonly channelID: Hex; readonly peer: Address }
+  | { readonly type: "opened"; readonly channelID: Hex }
+  | { readonly type: "funded"; readonly channelID: Hex }
+  | {
+      readonly type: "updated";
+      readonly channelID: Hex;
+      readonly version: bigint;
+      readonly balances: bigint[][];
+    }
+  | { readonly type: "disputed"; readonly channelID: Hex; readonly version: bigint; readonly timeout: bigint }
+  | { readonly type: "refuted"; readonly channelID: Hex; readonly stale: bigint; readonly ours: bigint }
+  | { readonly type: "concluded"; readonly channelID: Hex; readonly version: bigint }
+  | { readonly type: "withdrawn"; readonly channelID: Hex; readonly amounts: bigint[] }
+  | { readonly type: "fundingTimeout"; readonly channelID: Hex }
+  | { readonly type: "rejected"; readonly peer: Address; readonly reason: string };
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type Logger = (level: LogLevel, message: string, details?: Record<string, unknown>) => void;
+
+export interface ClientOptions {
+  /** How long to wait for a peer's answer to a proposal or update (ms). */
+  readonly peerTimeoutMs?: number;
+  /** Polling interval for chain reads while funding or settling (ms). */
+  readonly pollMs?: number;
+  /** A responder concludes a final state itself if the proposer has not after this long (ms). */
+  readonly concludeFinalGraceMs?: number;
+}
+
+export interface ClientDeps {
+  readonly signer: Signer;
+  readonly transport: Transport;
+  readonly store: Store;
+  readonly chain: ChainPort;
+  readonly log?: Logger;
+  readonly options?: ClientOptions;
+  /** Rules of app channels, by app address (payment channels need none). */
+  readonly apps?: ReadonlyMap<string, AppRules>;
+}
+
+export interface OpenChannelRequest {
+  readonly peer: Address;
+  /** Assets of the channel; defaults to ETH at the given holder. */
+  readonly assets: readonly Asset[];
+  /** Our deposit and the peer's, per asset: [asset][0 = us, 1 = peer]. */
+  readonly balances: readonly (readonly [bigint, bigint])[];
+  readonly challengeDuration?: bigint;
+  /** Seconds of chain time both have to deposit. */
+  readonly fundingTimeout?: bigint;
+  readonly app?: Address;
+  readonly appData?: Hex;
+}
+
+export interface ChannelInfo {
+  readonly channelID: Hex;
+  readonly peer: Address;
+  readonly idx: number;
+  readonly phase: Machine["phase"];
+  readonly version: bigint | null;
+  readonly balances: bigint[][] | null;
+  readonly assets: readonly Asset[];
+}
+
+interface Waiter {
+  resolve(v: State): void;
+  reject(e: unknown): void;
+}
+
+const ACTIVE: readonly Machine["phase"][] = ["InitSigning", "Funding", "Acting", "Signing", "Final"];
+
+export class Client {
+  readonly address: Address;
+  private readonly records = new Map<string, ChannelRecord>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  /** Waiters for our own proposals, by `${channelID}:${version}`. */
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly proposalWaiters = new Map<string, { resolve(sig: Hex): void; reject(e: unknown): void }>();
+  private readonly closedWaiters = new Map<string, { resolve(): void; reject(e: unknown): void }[]>();
+  private readonly busyChain = new Set<string>();
+  private readonly eventHandlers: ((e: ClientEvent) => void)[] = [];
+  private proposalHandler: ProposalHandler = () => ({ accept: false, reason: "no proposal handler" });
+  private updateHandler: UpdateHandler = (u) =>
+    u.delta.every((d) => d >= 0n) ? { accept: true } : { accept: false, reason: "it lowers our balance" };
+  private readonly log: Logger;
+  private readonly peerTimeoutMs: number;
+  private readonly pollMs: number;
+  private readonly graceMs: number;
+  private closed = false;
+
+  constructor(private readonly deps: ClientDeps) {
+    this.address = deps.signer.address;
+    this.log = deps.log ?? (() => {});
+    this.peerTimeoutMs = deps.options?.peerTimeoutMs ?? 10_000;
+    this.pollMs = deps.options?.pollMs ?? 200;
+    this.graceMs = deps.options?.concludeFinalGraceMs ?? 3_000;
+    deps.transport.onMessage((m) => this.onInbound(m));
+    deps.transport.onPeerConnected((peer) => this.syncWith(peer));
+  }
+
+  onProposal(handler: ProposalHandler): void {
+    this.proposalHandler = handler;
+  }
+
+  onUpdate(handler: UpdateHandler): void {
+    this.updateHandler = handler;
+  }
+
+  onEvent(handler: (e: ClientEvent) => void): void {
+    this.eventHandlers.push(handler);
+  }
+
+  /**
+   * Loads every channel from the store and resumes what was under way: funding
+   * waits, settlements; peers re-sync as soon as their connection is up.
+   */
+  async start(): Promise<void> {
+    for (const rec of this.deps.store.listChannels()) {
+      this.records.set(rec.channelID.toLowerCase(), rec);
+    }
+    for (const rec of this.records.values()) {
+      const phase = rec.machine.phase;
+      if (phase === "Funding")
+        void this.fundAndWait(rec.channelID).catch((e) => this.logError(rec.channelID, e));
+      if (ACTIVE.includes(phase) && rec.machine.current !== null) {
+        const peer = this.peerOf(rec);
+        void this.sendSync(rec, peer).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Channels with their phase, version and balances. */
+  channels(): ChannelInfo[] {
+    return [...this.records.values()].map((r) => {
+      const cur = r.machine.current?.state ?? null;
+      return {
+        channelID: r.channelID,
+        peer: this.peerOf(r),
+        idx: r.machine.idx,
+        phase: r.machine.phase,
+        version: cur?.version ?? null,
+        balances: cur ? cur.outcome.balances.map((row) => [...row]) : null,
+        assets: cur?.outcome.assets ?? r.machine.pending?.state.outcome.assets ?? [],
+      };
+    });
+  }
+
+  channel(channelID: Hex): ChannelInfo {
+    const info = this.channels().find((c) => c.channelID.toLowerCase() === channelID.toLowerCase());
+    if (!info) throw new UnknownChannelError(channelID);
+    return info;
+  }
+
+  // ------------------------------------------------------------------ open
+
+  /**
+   * Proposes a ledger channel to `peer`; resolves once both signed version 0
+   * and both deposits are on chain. If the peer does not fund in time, our
+   * deposit is recovered on chain and this rejects with FundingTimeoutError.
+   */
+  async openChannel(req: OpenChannelRequest): Promise<Hex> {
+    const params = validateParams({
+      challengeDuration: req.challengeDuration ?? 60n,
+      nonce: BigInt(`0x${randomBytes(32).toString("hex")}`),
+      participants: [
+        { ethAddress: this.address, ccAddress: "0x" },
+        { ethAddress: req.peer, ccAddress: "0x" },
+      ],
+      app: req.app ?? ZERO_ADDRESS,
+      ledgerChannel: true,
+      virtualChannel: false,
+    });
+    let machine = createMachine(params, 0);
+    const initial = validateState(
+      {
+        channelID: machine.channelID,
+        version: 0n,
+        outcome: {
+          assets: req.assets,
+          backends: req.assets.map(() => 0n),
+          balances: req.balances.map((b) => [b[0], b[1]]),
+          locked: [],
+        },
+        appData: req.appData ?? "0x",
+        isFinal: false,
+      },
+      params,
+      machine.channelID,
+    );
+    const fundingTimeout = req.fundingTimeout ?? 600n;
+    const proposalID = `0x${randomBytes(32).toString("hex")}` as Hex;
+    const t = proposeInit(machine, initial, this.deps.signer, this.rules(params));
+    machine = t.machine;
+    const sig = machine.pending?.sigs[0] as Hex;
+    const rec: ChannelRecord = {
+      channelID: machine.channelID,
+      machine,
+      peers: [this.address, req.peer],
+      fundingDeadline: null,
+      meta: { proposalID, fundingTimeout, role: "proposer" },
+    };
+    // Persist our signed initial state before it leaves.
+    this.persist(rec);
+    const answer = new Promise<Hex>((resolve, reject) => {
+      this.proposalWaiters.set(proposalID, { resolve, reject });
+    });
+    try {
+      await this.deps.transport.send(req.peer, {
+        type: "channelProposal",
+        proposalID,
+        params,
+        initial,
+        sig,
+        fundingTimeout,
+      });
+    } catch (err) {
+      // Never sent: nobody will await the answer, so close() must not reject it (unhandled).
+      this.proposalWaiters.delete(proposalID);
+      throw err;
+    }
+    this.emit({ type: "proposed", channelID: machine.channelID, peer: req.peer });
+    let peerSig: Hex;
+    try {
+      peerSig = await this.withTimeout(answer, `the channel proposal`, req.peer);
+    } finally {
+      this.proposalWaiters.delete(proposalID);
+    }
+    await this.inQueue(rec.channelID, async () => {
+      const cur = this.record(rec.channelID);
+      if (cur.machine.phase !== "InitSigning") return; // a re-sync got there first
+      this.apply(cur, receiveAcceptance(cur.machine, peerSig, 1, 0n));
+    });
+    this.emit({ type: "opened", channelID: rec.channelID });
+    await this.fundAndWait(rec.channelID);
+    return rec.channelID;
+  }
+
+  // ---------------------------------------------------------------- update
+
+  /**
+   * Proposes the state `build(current)` (version + 1) and resolves with it once
+   * the peer signed. A proposal that loses the concurrent-proposal tie-break is
+   * rebuilt on the new current state and retried.
+   */
+  async update(channelID: Hex, build: (current: State) => State): Promise<State> {
+    // Our own updates of one channel go one at a time (a second would find the channel in
+    // Signing); the peer's proposals still interleave through the channel queue.
+    return this.inQueue(`local:${channelID}` as Hex, async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.updateOnce(channelID, build);
+        } catch (err) {
+          if (!(err instanceof ProposalDroppedError) || attempt >= 5) throw err;
+        }
+      }
+    });
+  }
+
+  /** Pays `amount` of asset `asset` to the peer. */
+  pay(channelID: Hex, amount: bigint, asset = 0): Promise<State> {
+    const rec = this.record(channelID);
+    const me = rec.machine.idx;
+    return this.update(channelID, (s) => payment(s, asset, me, 1 - me, amount));
+  }
+
+  private async updateOnce(channelID: Hex, build: (current: State) => State): Promise<State> {
+    const done = await this.inQueue(channelID, async () => {
+      const rec = this.record(channelID);
+      if (rec.machine.phase !== "Acting") throw new ChannelBusyError(channelID, rec.machine.phase);
+      const current = rec.machine.current?.state as State;
+      const next = build(current);
+      const t = proposeUpdate(rec.machine, next, this.deps.signer, this.rules(rec.machine.params));
+      const waiter = this.waitFor(channelID, next.version);
+      this.apply(rec, t);
+      // Wrapped: returning the promise itself would hold the queue until the peer answers.
+      return { waiter };
+    });
+    return this.withTimeout(done.waiter, `update ${channelID}`, this.peerOf(this.record(channelID)));
+  }
+
+  // ---------------------------------------------------------------- settle
+
+  /**
+   * Closes the channel and withdraws our funds. Cooperative by default: a final
+   * state signed by both, concludeFinal, withdraw. With `force` (or when the
+   * peer does not answer), by dispute: register our latest state, wait for the
+   * challenge duration, conclude, withdraw.
+   */
+  async settle(channelID: Hex, opts: { force?: boolean } = {}): Promise<void> {
+    const closedP = this.waitClosed(channelID);
+    if (!opts.force) {
+      const rec = this.record(channelID);
+      if (rec.machine.phase === "Acting") {
+        try {
+          const finalState = await this.inQueue(channelID, async () => {
+            const r = this.record(channelID);
+            const t = proposeFinal(r.machine, this.deps.signer, this.rules(r.machine.params));
+            const waiter = this.waitFor(channelID, (r.machine.current?.state.version as bigint) + 1n);
+            this.apply(r, t);
+            return { waiter };
+          });
+          await this.withTimeout(finalState.waiter, `the final state of ${channelID}`, this.peerOf(rec));
+        } catch (err) {
+          this.log("warn", "cooperative close failed; settling by dispute", {
+            channelID,
+            error: String(err),
+          });
+        }
+      }
+      const now = this.record(channelID);
+      if (now.machine.phase === "Final") {
+        await this.concludeFinalOnChain(now);
+        await closedP;
+        return;
+      }
+    }
+    await this.dispute(channelID);
+    await closedP;
+  }
+
+  /** Starts a dispute: registers our latest fully signed state on chain. The watcher does the rest. */
+  async dispute(channelID: Hex): Promise<void> {
+    const signed = await this.inQueue(channelID, async () => {
+      const rec = this.record(channelID);
+      if (
+        ["Registering", "Registered", "Progressing", "Progressed", "Withdrawing", "Withdrawn"].includes(
+          rec.machine.phase,
+        )
+      ) {
+        return null;
+      }
+      const t = register(rec.machine);
+      this.apply(rec, t);
+      return t.effects.find((e) => e.type === "register");
+    });
+    if (signed && signed.type === "register") {
+      await this.registerOnChain(this.record(channelID));
+    }
+  }
+
+  // ------------------------------------------------------------ chain events
+
+  /**
+   * A ChannelUpdate event from the watcher: a registration (refute it if we
+   * hold a newer state), a progress, or the conclusion (withdraw our funds).
+   */
+  async onChainUpdate(ev: ChannelUpdateEvent): Promise<void> {
+    const rec = this.records.get(ev.channelID.toLowerCase()) ?? this.findRecord(ev.channelID);
+    if (!rec) return;
+    const id = rec.channelID;
+    if (ev.phase === DisputePhase.DISPUTE || ev.phase === DisputePhase.FORCEEXEC) {
+      const refute = await this.inQueue(id, async () => {
+        const r = this.record(id);
+        if (
+          !["Funding", "Acting", "Signing", "Final", "Registering", "Registered"].includes(r.machine.phase)
+        ) {
+          return false;
+        }
+        const ours = r.machine.current?.state.version ?? 0n;
+        const t = registered(r.machine, ev.version, ev.timeout);
+        this.apply(r, t);
+        this.emit({ type: "disputed", channelID: id, version: ev.version, timeout: ev.timeout });
+        if (t.effects.some((e) => e.type === "register")) {
+          this.emit({ type: "refuted", channelID: id, stale: ev.version, ours });
+          return true;
+        }
+        return false;
+      });
+      if (refute) await this.registerOnChain(this.record(id));
+      return;
+    }
+    if (ev.phase === DisputePhase.CONCLUDED) {
+      await this.inQueue(id, async () => {
+        const r = this.record(id);
+        if (["Withdrawing", "Withdrawn"].includes(r.machine.phase)) return;
+        if (["InitActing", "InitSigning", "Acting", "Signing", "Funding"].includes(r.machine.phase)) {
+          // Concluded without us seeing the registration (e.g. we were offline): go via Registered.
+          this.apply(r, registered(r.machine, ev.version, ev.timeout));
+        }
+        this.apply(this.record(id), concluded(this.record(id).machine, ev.version));
+      });
+      this.emit({ type: "concluded", channelID: id, version: ev.version });
+      await this.withdrawAll(id);
+    }
+  }
+
+  /**
+   * Clock tick from the watcher with the chain time: concludes disputes whose
+   * timeout passed, and final states the peer did not conclude.
+   */
+  async tick(now: bigint): Promise<void> {
+    for (const rec of [...this.records.values()]) {
+      const m = rec.machine;
+      if ((m.phase === "Registered" || m.phase === "Progressed") && m.dispute && now >= m.dispute.timeout) {
+        await this.concludeOnChain(rec);
+      } else if (m.phase === "Withdrawing") {
+        await this.withdrawAll(rec.channelID);
+      } else if (m.phase === "Final") {
+        const finalAt = Number(rec.meta.finalAt ?? 0);
+        if (finalAt > 0 && Date.now() - finalAt > this.graceMs) await this.concludeFinalOnChain(rec);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const err = new PerunError("CLIENT_CLOSED", "The client was closed.");
+    for (const w of this.waiters.values()) w.reject(err);
+    for (const w of this.proposalWaiters.values()) w.reject(err);
+    for (const ws of this.closedWaiters.values()) for (const w of ws) w.reject(err);
+    this.waiters.clear();
+    this.proposalWaiters.clear();
+    this.closedWaiters.clear();
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  // --------------------------------------------------------------- inbound
+
+  private onInbound({ from, msg }: Inbound): void {
+    if (this.closed) return;
+    const handle = async () => {
+      switch (msg.type) {
+        case "channelProposal":
+          return this.handleProposal(from, msg);
+        case "channelAccept": {
+          const w = this.proposalWaiters.get(msg.proposalID);
+          if (w) w.resolve(msg.sig);
+          return;
+        }
+        case "channelReject": {
+          const w = this.proposalWaiters.get(msg.proposalID);
+          if (w) w.reject(new ProposalRejectedError(from, msg.reason));
+          this.emit({ type: "rejected", peer: from, reason: msg.reason });
+          return;
+        }
+        case "error":
+          this.log("warn", "peer reported an error", { peer: from, reason: msg.reason });
+          if (msg.channelID) await this.peerRefused(from, msg.channelID, msg.reason);
+          return;
+        default:
+          return this.handleChannelMsg(from, msg);
+      }
+    };
+    handle().catch((err) => {
+      this.log("warn", "rejected a peer message", { peer: from, type: msg.type, reason: errorText(err) });
+      const channelID = "channelID" in msg ? msg.channelID : undefined;
+      void this.deps.transport
+        .send(from, {
+          type: "error",
+          reason: errorText(err).slice(0, 1000),
+          ...(channelID ? { channelID } : {}),
+        })
+        .catch(() => undefined);
+    });
+  }
+
+  private async handleProposal(
+    from: Address,
+    msg: Extract<WireMsg, { type: "channelProposal" }>,
+  ): Promise<void> {
+    const params = msg.params;
+    const parts = params.participants;
+    const reject = (reason: string) =>
+      this.deps.transport.send(from, { type: "channelReject", proposalID: msg.proposalID, reason });
+    if (parts.length !== 2 || !params.ledgerChannel || params.virtualChannel) {
+      return reject("only two-party ledger channels are supported");
+    }
+    if (!sameAddress(parts[0]?.ethAddress, from)) {
+      // The proposer must be participant 0 and the authenticated sender.
+      return reject("the proposer is not participant 0");
+    }
+    if (!sameAddress(parts[1]?.ethAddress, this.address)) return reject("we are not participant 1");
+    const machine0 = createMachine(params, 1);
+    if (this.records.has(machine0.channelID.toLowerCase())) return reject("channel id already in use");
+    const rules = this.rules(params);
+    // Validates the initial state and the proposer's signature; throws (-> error reply) if invalid.
+    const t = receiveUpdate(machine0, msg.initial, msg.sig, 0, rules);
+    const decision = await this.proposalHandler({
+      from,
+      params,
+      initial: msg.initial,
+      fundingTimeout: msg.fundingTimeout,
+    });
+    if (!decision.accept) return reject(decision.reason);
+    await this.inQueue(machine0.channelID, async () => {
+      const rec: ChannelRecord = {
+        channelID: machine0.channelID,
+        machine: t.machine,
+        peers: [from, this.address],
+        fundingDeadline: null,
+        meta: { proposalID: msg.proposalID, fundingTimeout: msg.fundingTimeout, role: "responder" },
+      };
+      this.records.set(rec.channelID.toLowerCase(), rec);
+      this.apply(rec, acceptUpdate(t.machine, this.deps.signer));
+    });
+    this.emit({ type: "opened", channelID: machine0.channelID });
+    void this.fundAndWait(machine0.channelID).catch((e) => this.logError(machine0.channelID, e));
+  }
+
+  private async handleChannelMsg(
+    from: Address,
+    msg: Extract<WireMsg, { type: "update" | "updateAccept" | "updateReject" | "sync" }>,
+  ): Promise<void> {
+    const rec = this.findRecord(msg.channelID);
+    if (!rec) throw new UnknownChannelError(msg.channelID);
+    // The sender's claimed participant index must be the authenticated address.
+    const claimed = rec.machine.params.participants[msg.type === "sync" ? 1 - rec.machine.idx : msg.from];
+    if (
+      !claimed ||
+      !sameAddress(claimed.ethAddress, from) ||
+      (msg.type !== "sync" && msg.from === rec.machine.idx)
+    ) {
+      throw new PerunError("SENDER_MISMATCH", "The message claims to come from another participant.", {
+        details: { from, claimedIndex: msg.type === "sync" ? "-" : msg.from },
+      });
+    }
+    const id = rec.channelID;
+    const peerIdx = 1 - rec.machine.idx;
+    switch (msg.type) {
+      case "update": {
+        const decided = await this.inQueue(id, async () => {
+          // The peer saw the funding complete before our poll did: check now rather than refuse.
+          if (this.record(id).machine.phase === "Funding" && (await this.allDeposited(id)))
+            this.markFunded(id);
+          const r = this.record(id);
+          const t = receiveUpdate(r.machine, msg.state, msg.sig, msg.from, this.rules(r.machine.params));
+          if (t.machine.pending === null || t.machine.pending.proposer === r.machine.idx) {
+            // Our own concurrent proposal wins the tie-break: the peer drops its.
+            return null;
+          }
+          this.dropEffects(t.effects);
+          const current = r.machine.current?.state as State;
+          const decision = await this.updateHandler({
+            channelID: id,
+            from,
+            current,
+            next: msg.state,
+            delta: balanceDelta(current, msg.state, r.machine.idx),
+          });
+          // The peer's proposal itself needs no persisting: nothing of ours leaves until we sign.
+          if (decision.accept) {
+            this.apply(r, acceptUpdate(t.machine, this.deps.signer));
+            if (msg.state.isFinal)
+              this.persist({ ...this.record(id), meta: { ...this.record(id).meta, finalAt: Date.now() } });
+          } else {
+            this.apply(r, rejectUpdate(t.machine, decision.reason));
+          }
+          return decision;
+        });
+        return void decided;
+      }
+      case "updateAccept":
+        return this.inQueue(id, async () => {
+          const r = this.record(id);
+          const pending = r.machine.pending;
+          if (pending === null || pending.proposer !== r.machine.idx || pending.state.version !== msg.version)
+            return;
+          this.apply(r, receiveAcceptance(r.machine, msg.sig, msg.from, msg.version));
+        });
+      case "updateReject":
+        return this.inQueue(id, async () => {
+          const r = this.record(id);
+          const pending = r.machine.pending;
+          if (pending === null || pending.proposer !== r.machine.idx || pending.state.version !== msg.version)
+            return;
+          this.failWaiter(id, msg.version, new UpdateRejectedError(id, msg.version, msg.reason));
+          this.apply(r, receiveRejection(r.machine, msg.from, msg.version, msg.reason));
+        });
+      case "sync":
+        return this.inQueue(id, async () => {
+          const r = this.record(id);
+          const ours = r.machine.current;
+          this.apply(r, receiveSync(r.machine, msg.state, msg.sigs, peerIdx));
+          // The peer is behind: tell it what we have (only then, so syncs never ping-pong).
+          if (ours && ours.state.version > msg.state.version) await this.sendSync(this.record(id), from);
+          if (this.record(id).machine.phase === "Funding" && r.machine.phase === "InitSigning") {
+            void this.fundAndWait(id).catch((e) => this.logError(id, e));
+          }
+        });
+    }
+  }
+
+  /**
+   * The peer refused a message of ours about `channelID` as invalid. If our
+   * proposal is pending, the peer did not sign it: it is void, like a rejection.
+   */
+  private async peerRefused(from: Address, channelID: Hex, reason: string): Promise<void> {
+    const rec = this.findRecord(channelID);
+    if (!rec || !sameAddress(this.peerOf(rec), from)) return;
+    await this.inQueue(rec.channelID, async () => {
+      const r = this.record(rec.channelID);
+      const pending = r.machine.pending;
+      if (pending === null || pending.proposer !== r.machine.idx || r.machine.phase !== "Signing") return;
+      const version = pending.state.version;
+      this.failWaiter(r.channelID, version, new UpdateRejectedError(r.channelID, version, reason));
+      this.apply(r, receiveRejection(r.machine, 1 - r.machine.idx, version, reason));
+    });
+  }
+
+  // ---------------------------------------------------------------- funding
+
+  /** Deposits our share (if not yet on chain) and waits for every deposit, or recovers ours. */
+  private async fundAndWait(channelID: Hex): Promise<void> {
+    const rec0 = this.record(channelID);
+    if (rec0.machine.phase !== "Funding") return;
+    const deadline = await this.inQueue(channelID, async () => {
+      const r = this.record(channelID);
+      if (r.fundingDeadline !== null) return r.fundingDeadline;
+      const d = (await this.deps.chain.now()) + BigInt(String(r.meta.fundingTimeout ?? 600));
+      this.persist({ ...r, fundingDeadline: d });
+      return d;
+    });
+    const rec = this.record(channelID);
+    const state = rec.machine.current?.state as State;
+    const me = rec.machine.idx;
+    for (const [a, asset] of state.outcome.assets.entries()) {
+      const want = state.outcome.balances[a]?.[me] ?? 0n;
+      const fid = fundingId(channelID, this.address);
+      const have = await this.deps.chain.holdings(asset, fid);
+      // After a restart the deposit may already be there: deposit only what is missing.
+      if (have < want) await this.deps.chain.deposit(asset, fid, want - have);
+    }
+    for (;;) {
+      if (this.closed) return;
+      if (await this.allDeposited(channelID)) {
+        await this.inQueue(channelID, async () => this.markFunded(channelID));
+        return;
+      }
+      if ((await this.deps.chain.now()) >= deadline) break;
+      await sleep(this.pollMs);
+    }
+    // Fund recovery: the signed version 0 goes on chain; underfunded, the asset
+    // holders refund every deposit, ours included.
+    this.emit({ type: "fundingTimeout", channelID });
+    this.log("warn", "funding timed out; recovering our deposit", { channelID });
+    const closedP = this.waitClosed(channelID);
+    await this.dispute(channelID);
+    await closedP;
+    throw new FundingTimeoutError(channelID, true);
+  }
+
+  /** Whether every participant's deposit of every asset of version 0 is on chain. */
+  private async allDeposited(channelID: Hex): Promise<boolean> {
+    const rec = this.record(channelID);
+    const state = rec.machine.current?.state;
+    if (!state) return false;
+    for (const [a, asset] of state.outcome.assets.entries()) {
+      for (const [p, part] of rec.machine.params.participants.entries()) {
+        const want = state.outcome.balances[a]?.[p] ?? 0n;
+        if (
+          want > 0n &&
+          (await this.deps.chain.holdings(asset, fundingId(channelID, part.ethAddress))) < want
+        ) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Funding -> Acting (call inside the channel queue). */
+  private markFunded(channelID: Hex): void {
+    const r = this.record(channelID);
+    if (r.machine.phase !== "Funding") return;
+    this.apply({ ...r, fundingDeadline: null }, funded(r.machine));
+    this.emit({ type: "funded", channelID });
+  }
+
+  // ------------------------------------------------------------------ chain
+
+  private async registerOnChain(rec: ChannelRecord): Promise<void> {
+    const cur = rec.machine.current;
+    if (!cur) return;
+    try {
+      await this.deps.chain.register({
+        params: rec.machine.params,
+        state: cur.state,
+        sigs: cur.sigs as Hex[],
+      });
+    } catch (err) {
+      // Someone registered the same or a newer state first, or the dispute moved on: the watcher's
+      // events tell us what is on chain.
+      this.log("warn", "register failed", { channelID: rec.channelID, error: errorText(err) });
+    }
+  }
+
+  private async concludeOnChain(rec: ChannelRecord): Promise<void> {
+    const key = `conclude:${rec.channelID}`;
+    if (this.busyChain.has(key)) return;
+    this.busyChain.add(key);
+    try {
+      const d = await this.deps.chain.dispute(rec.channelID);
+      if (!d || d.phase === DisputePhase.CONCLUDED) return;
+      const m = rec.machine;
+      const candidates = [m.dispute?.state, m.current?.state, m.pending?.state].filter(
+        (s): s is State => !!s,
+      );
+      const state = candidates.find((s) => s.version === d.version);
+      if (!state) {
+        this.log("error", "cannot conclude: the registered state is unknown to us", {
+          channelID: rec.channelID,
+          version: `${d.version}`,
+        });
+        return;
+      }
+      await this.deps.chain.conclude(m.params, state, []);
+    } catch (err) {
+      this.log("warn", "conclude failed (will retry)", { channelID: rec.channelID, error: errorText(err) });
+    } finally {
+      this.busyChain.delete(key);
+    }
+  }
+
+  private async concludeFinalOnChain(rec: ChannelRecord): Promise<void> {
+    const key = `concludeFinal:${rec.channelID}`;
+    if (this.busyChain.has(key)) return;
+    this.busyChain.add(key);
+    try {
+      const d = await this.deps.chain.dispute(rec.channelID);
+      if (d && d.phase === DisputePhase.CONCLUDED) return; // the peer was first; the watcher will see it
+      const cur = rec.machine.current;
+      if (!cur || !cur.state.isFinal) return;
+      await this.deps.chain.concludeFinal(rec.machine.params, cur.state, cur.sigs as Hex[]);
+    } catch (err) {
+      this.log("warn", "concludeFinal failed (will retry)", {
+        channelID: rec.channelID,
+        error: errorText(err),
+      });
+    } finally {
+      this.busyChain.delete(key);
+    }
+  }
+
+  /** Withdraws whatever the asset holders hold for us in this concluded channel. */
+  private async withdrawAll(channelID: Hex): Promise<void> {
+    const key = `withdraw:${channelID}`;
+    if (this.busyChain.has(key)) return;
+    this.busyChain.add(key);
+    try {
+      const rec = this.record(channelID);
+      if (rec.machine.phase !== "Withdrawing") return;
+      const state = (rec.machine.current?.state ?? rec.machine.pending?.state) as State;
+      const fid = fundingId(channelID, this.address);
+      const amounts: bigint[] = [];
+      for (const asset of state.outcome.assets) {
+        const amount = await this.deps.chain.holdings(asset, fid);
+        amounts.push(amount);
+        if (amount === 0n) continue;
+        const auth = {
+          channelID,
+          participant: { ethAddress: this.address, ccAddress: "0x" as Hex },
+          receiver: this.address,
+          amount,
+        };
+        await this.deps.chain.withdraw(asset, auth, signWithdrawalAuth(auth, this.deps.signer));
+      }
+      await this.inQueue(channelID, async () => {
+        const r = this.record(channelID);
+        if (r.machine.phase === "Withdrawing") this.apply(r, withdrawn(r.machine));
+      });
+      this.emit({ type: "withdrawn", channelID, amounts });
+      for (const w of this.closedWaiters.get(channelID.toLowerCase()) ?? []) w.resolve();
+      this.closedWaiters.delete(channelID.toLowerCase());
+    } catch (err) {
+      this.log("warn", "withdraw failed (will retry)", { channelID, error: errorText(err) });
+    } finally {
+      this.busyChain.delete(key);
+    }
+  }
+
+  // --------------------------------------------------------------- effects
+
+  /** Runs a transition's effects in order; `persist` comes before any send. */
+  private apply(rec: ChannelRecord, t: Transition): void {
+    let r = rec;
+    let persisted = false;
+    for (const e of t.effects) {
+      switch (e.type) {
+        case "persist":
+          r = { ...r, machine: e.machine };
+          this.persist(r);
+          persisted = true;
+          break;
+        case "send": {
+          const msg = e.msg;
+          const id = r.channelID;
+          void this.deps.transport.send(this.peerOf(r), this.toWire(r, msg)).catch((err) => {
+            this.log("warn", "send failed", { channelID: id, error: errorText(err) });
+            // Our proposal never left: whoever waits for the answer learns it now, not at the timeout.
+            if (msg.type === "propose") this.failWaiter(id, msg.state.version, err);
+          });
+          break;
+        }
+        case "publish":
+          this.resolveWaiter(r.channelID, e.signed.state);
+          this.emit({
+            type: "updated",
+            channelID: r.channelID,
+            version: e.signed.state.version,
+            balances: e.signed.state.outcome.balances.map((row) => [...row]),
+          });
+          break;
+        case "dropped":
+          this.failWaiter(r.channelID, e.state.version, new ProposalDroppedError(e.reason));
+          break;
+        default:
+          // Chain requests are run by the flows that asked for them (settle, dispute, watcher).
+          break;
+      }
+    }
+    if (!persisted && t.machine !== rec.machine) this.persist({ ...r, machine: t.machine });
+  }
+
+  private dropEffects(effects: readonly Effect[]): void {
+    for (const e of effects) {
+      if (e.type === "dropped") {
+        // We lost the tie-break; our caller's update is rebuilt and retried.
+        const rec = this.findRecord(e.state.channelID);
+        if (rec) this.failWaiter(rec.channelID, e.state.version, new ProposalDroppedError(e.reason));
+      }
+    }
+  }
+
+  private persist(rec: ChannelRecord): void {
+    this.deps.store.putChannel(rec);
+    this.records.set(rec.channelID.toLowerCase(), rec);
+  }
+
+  private toWire(rec: ChannelRecord, msg: ChannelMsg): WireMsg {
+    switch (msg.type) {
+      case "propose":
+        return { type: "update", channelID: msg.channelID, from: msg.from, state: msg.state, sig: msg.sig };
+      case "accept":
+        if (msg.version === 0n && rec.meta.role === "responder") {
+          return {
+            type: "channelAccept",
+            proposalID: rec.meta.proposalID as Hex,
+            channelID: msg.channelID,
+            sig: msg.sig,
+          };
+        }
+        return {
+          type: "updateAccept",
+          channelID: msg.channelID,
+          from: msg.from,
+          version: msg.version,
+          sig: msg.sig,
+        };
+      case "reject":
+        return {
+          type: "updateReject",
+          channelID: msg.channelID,
+          from: msg.from,
+          version: msg.version,
+          reason: msg.reason,
+        };
+    }
+  }
+
+  private async syncWith(peer: Address): Promise<void> {
+    for (const rec of this.records.values()) {
+      if (!sameAddress(this.peerOf(rec), peer) || !ACTIVE.includes(rec.machine.phase)) continue;
+      await this.sendSync(rec, peer).catch(() => undefined);
+    }
+  }
+
+  private async sendSync(rec: ChannelRecord, peer: Address): Promise<void> {
+    const cur = rec.machine.current;
+    if (!cur) return;
+    await this.deps.transport.send(peer, {
+      type: "sync",
+      channelID: rec.channelID,
+      state: cur.state,
+      sigs: cur.sigs as Hex[],
+    });
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private record(channelID: Hex): ChannelRecord {
+    const r = this.findRecord(channelID);
+    if (!r) throw new UnknownChannelError(channelID);
+    return r;
+  }
+
+  private findRecord(channelID: Hex): ChannelRecord | undefined {
+    return this.records.get(channelID.toLowerCase());
+  }
+
+  private peerOf(rec: ChannelRecord): Address {
+    return rec.peers[1 - rec.machine.idx] as Address;
+  }
+
+  private rules(params: Params): AppRules | undefined {
+    if (params.app === ZERO_ADDRESS) return undefined;
+    return this.deps.apps?.get(params.app.toLowerCase());
+  }
+
+  /** Runs `fn` after every earlier task of the same channel. */
+  private inQueue<T>(channelID: Hex, fn: () => Promise<T>): Promise<T> {
+    const key = channelID.toLowerCase();
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return run;
+  }
+
+  private waitFor(channelID: Hex, version: bigint): Promise<State> {
+    return new Promise<State>((resolve, reject) => {
+      this.waiters.set(`${channelID.toLowerCase()}:${version}`, { resolve, reject });
+    });
+  }
+
+  private resolveWaiter(channelID: Hex, state: State): void {
+    const key = `${channelID.toLowerCase()}:${state.version}`;
+    const w = this.waiters.get(key);
+    if (w) {
+      this.waiters.delete(key);
+      w.resolve(state);
+    }
+  }
+
+  private failWaiter(channelID: Hex, version: bigint, err: unknown): void {
+    const key = `${channelID.toLowerCase()}:${version}`;
+    const w = this.waiters.get(key);
+    if (w) {
+      this.waiters.delete(key);
+      w.reject(err);
+    }
+  }
+
+  private waitClosed(channelID: Hex): Promise<void> {
+    const key = channelID.toLowerCase();
+    if (this.findRecord(channelID)?.machine.phase === "Withdrawn") return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const list = this.closedWaiters.get(key) ?? [];
+      list.push({ resolve, reject });
+      this.closedWaiters.set(key, list);
+    });
+  }
+
+  private async withTimeout<T>(p: Promise<T>, what: string, peer: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new PeerTimeoutError(what, peer, this.peerTimeoutMs)),
+        this.peerTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([p, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private emit(e: ClientEvent): void {
+    for (const h of this.eventHandlers) {
+      try {
+        h(e);
+      } catch (err) {
+        this.log("warn", "event handler threw", { error: errorText(err) });
+      }
+    }
+  }
+
+  private logError(channelID: Hex, err: unknown): void {
+    this.log(err instanceof FundingTimeoutError ? "warn" : "error", errorText(err), { channelID });
+  }
+}
+
+/** Our proposal is void: the peer's concurrent proposal won, or a re-sync showed it was never signed. */
+export class ProposalDroppedError extends PerunError {
+  constructor(reason: string) {
+    super("PROPOSAL_DROPPED", `Our proposal was dropped: ${reason}.`, { hint: "Retry on the new state." });
+  }
+}
+
+function sameAddress(a: string | undefined, b: string | undefined): boolean {
+  return a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? (err.message.split("\n")[0] ?? String(err)) : String(err);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

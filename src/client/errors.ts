@@ -1,0 +1,60 @@
+/** Errors of the client layer: what went wrong with a channel operation and what to do. */
+import type { Hex } from "../channel/types.js";
+import { PerunError } from "../errors.js";
+
+export class UnknownChannelError extends PerunError {
+  constructor(channelID: string) {
+    super("UNKNOWN_CHANNEL", `No channel ${channelID} is known to this client.`, {
+      details: { channelID },
+      hint: "List the channels (`perun channels`) and use one of their ids.",
+    });
+  }
+}
+
+export class ProposalRejectedError extends PerunError {
+  constructor(peer: string, reason: string) {
+    super("PROPOSAL_REJECTED", `${peer} rejected the channel proposal: ${reason}.`, {
+      details: { peer, reason },
+    });
+  }
+}
+
+export class UpdateRejectedError extends PerunError {
+  constructor(channelID: Hex, version: bigint, reason: string) {
+    super(
+      "UPDATE_REJECTED",
+      `The update to version ${version} of channel ${channelID} was not accepted: ${reason}.`,
+      {
+        details: { channelID, version: `${version}`, reason },
+      },
+    );
+  }
+}
+
+export class PeerTimeoutError extends PerunError {
+  constructor(what: string, peer: string, ms: number) {
+    super("PEER_TIMEOUT", `No answer from ${peer} to ${what} within ${ms} ms.`, {
+      details: { peer, ms },
+      hint: "The peer may be offline. The channel stays safe: you can retry later or settle it by dispute.",
+    });
+  }
+}
+
+export class FundingTimeoutError extends PerunError {
+  constructor(channelID: Hex, recovered: boolean) {
+    super(
+      "FUNDING_TIMEOUT",
+      `Channel ${channelID} was not fully funded in time; ${recovered ? "our deposit was recovered on chain" : "nothing was deposited"}.`,
+      { details: { channelID }, hint: "Open a new channel when the peer is ready to deposit." },
+    );
+  }
+}
+
+export class ChannelBusyError extends PerunError {
+  constructor(channelID: Hex, phase: string) {
+    super("CHANNEL_BUSY", `Channel ${channelID} cannot take this request in phase ${phase}.`, {
+      details: { channelID, phase },
+      hint: "Wait for the running update or settlement to finish, then retry.",
+    });
+  }
+}

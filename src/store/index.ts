@@ -1,0 +1,14 @@
+/**
+ * Persistence of channel records (house style rule 5: persist before acting): the Store port, the
+ * SQLite store for real clients, the in-memory store for tests, and their typed errors.
+ */
+export * from "./errors.js";
+export { decodeJson, encodeJson, JsonDecodeFailure } from "./json.js";
+export { createMemoryStore, type MemoryStoreOptions } from "./memory-store.js";
+export {
+  openSqliteStore,
+  SCHEMA_VERSION,
+  type SqliteStore,
+  type SqliteStoreOptions,
+} from "./sqlite-store.js";
+export type { ChannelRecord, Store } from "./store.js";

@@ -1,0 +1,177 @@
+/**
+ * The shared test suite of the Store port (house style rule 9): every implementation must pass it,
+ * so the in-memory store used by unit tests behaves like the SQLite store used by real clients.
+ *
+ * @example
+ * storeSuite("memory", () => createMemoryStore());
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { Machine } from "../channel/machine.js";
+import { MAX_UINT64, MAX_UINT256 } from "../channel/types.js";
+import { RecordEncodingError, StoreClosedError } from "./errors.js";
+import { sampleRecord } from "./fixtures.testutil.js";
+import type { ChannelRecord, Store } from "./store.js";
+
+/** The record as read back, minus the store-set `updatedAt`. */
+function withoutUpdatedAt(r: ChannelRecord | undefined): Omit<ChannelRecord, "updatedAt"> | undefined {
+  if (r === undefined) return undefined;
+  const { updatedAt: _ignored, ...rest } = r;
+  return rest;
+}
+
+/** A record in dispute, with every optional part of the machine filled and extreme values. */
+function disputedRecord(): ChannelRecord {
+  const base = sampleRecord(99n, MAX_UINT64 - 1n);
+  const current = base.machine.current!;
+  const machine: Machine = {
+    ...base.machine,
+    idx: 1,
+    phase: "Progressed",
+    dispute: {
+      version: MAX_UINT64,
+      timeout: 1_900_000_000n,
+      state: { ...current.state, version: MAX_UINT64 },
+    },
+  };
+  return {
+    ...base,
+    machine,
+    fundingDeadline: 1_700_000_000n,
+    meta: {
+      deposited: [MAX_UINT256, 0n, -5n],
+      nested: { deep: [{ big: 2n ** 200n }, null, "x", 1.5, true] },
+      // Keys that look like the codec's tags must come back as plain keys.
+      $big: "not a bigint",
+      $$also: { $big: 7n },
+    },
+  };
+}
+
+export function storeSuite(name: string, factory: () => Store): void {
+  describe(`Store suite: ${name}`, () => {
+    const opened: Store[] = [];
+    const open = (): Store => {
+      const s = factory();
+      opened.push(s);
+      return s;
+    };
+    afterEach(() => {
+      for (const s of opened.splice(0)) s.close();
+    });
+
+    it("starts empty", () => {
+      const s = open();
+      expect(s.getChannel(sampleRecord(1n, 0n).channelID)).toBeUndefined();
+      expect(s.listChannels()).toEqual([]);
+      expect(s.getMeta("lastBlock")).toBeUndefined();
+    });
+
+    it("returns exactly what was put, with updatedAt set by the store", () => {
+      const s = open();
+      const before = Date.now();
+      const r = sampleRecord(1n, 5n);
+      s.putChannel(r);
+      const got = s.getChannel(r.channelID);
+      expect(withoutUpdatedAt(got)).toStrictEqual(r);
+      expect(got?.updatedAt).toBeGreaterThanOrEqual(before);
+      expect(got?.updatedAt).toBeLessThanOrEqual(Date.now());
+    });
+
+    it("keeps bigints, nested states, disputes and tag-like keys exactly", () => {
+      const s = open();
+      const r = disputedRecord();
+      s.putChannel(r);
+      const got = s.getChannel(r.channelID);
+      expect(withoutUpdatedAt(got)).toStrictEqual(r);
+      expect(typeof got?.machine.current?.state.outcome.balances[0]?.[0]).toBe("bigint");
+      expect(got?.meta.$big).toBe("not a bigint");
+    });
+
+    it("ignores an updatedAt handed in: the store sets it", () => {
+      const s = open();
+      const r = { ...sampleRecord(1n, 5n), updatedAt: 42 };
+      s.putChannel(r);
+      expect(s.getChannel(r.channelID)?.updatedAt).not.toBe(42);
+    });
+
+    it("overwrites a channel with the latest put", () => {
+      const s = open();
+      s.putChannel(sampleRecord(1n, 5n));
+      const newer = sampleRecord(1n, 6n, { note: "newer" });
+      s.putChannel(newer);
+      expect(withoutUpdatedAt(s.getChannel(newer.channelID))).toStrictEqual(newer);
+      expect(s.listChannels()).toHaveLength(1);
+    });
+
+    it("finds a channel whatever the hex case of its id", () => {
+      const s = open();
+      const r = sampleRecord(1n, 5n);
+      s.putChannel(r);
+      const upper = `0x${r.channelID.slice(2).toUpperCase()}` as const;
+      expect(withoutUpdatedAt(s.getChannel(upper))).toStrictEqual(r);
+      s.putChannel({
+        ...sampleRecord(1n, 6n),
+        channelID: upper,
+        machine: { ...sampleRecord(1n, 6n).machine },
+      });
+      expect(s.listChannels()).toHaveLength(1);
+    });
+
+    it("lists every channel", () => {
+      const s = open();
+      const records = [3n, 1n, 2n].map((n) => sampleRecord(n, n * 10n));
+      for (const r of records) s.putChannel(r);
+      const listed = s.listChannels().map(withoutUpdatedAt);
+      const byId = (a: { channelID: string } | undefined, b: { channelID: string } | undefined) =>
+        (a?.channelID ?? "").localeCompare(b?.channelID ?? "");
+      expect(listed.sort(byId)).toStrictEqual([...records].sort(byId));
+    });
+
+    it("stores meta settings apart from channels, overwriting", () => {
+      const s = open();
+      s.setMeta("lastBlock", "100");
+      s.setMeta("other", "");
+      s.setMeta("lastBlock", "101");
+      expect(s.getMeta("lastBlock")).toBe("101");
+      expect(s.getMeta("other")).toBe("");
+      expect(s.getMeta("missing")).toBeUndefined();
+      expect(s.listChannels()).toEqual([]);
+    });
+
+    it("hands out copies: mutating what was put or got does not change the store", () => {
+      const s = open();
+      const r = structuredClone(sampleRecord(1n, 5n)) as ChannelRecord;
+      const expected = structuredClone(r);
+      s.putChannel(r);
+      // Mutate the input after the put.
+      (r.machine.current!.state.outcome.balances[0] as bigint[])[0] = 0n;
+      (r.meta as Record<string, unknown>).note = "changed";
+      // Mutate what came back.
+      const got = s.getChannel(r.channelID)!;
+      (got.machine.current!.sigs as (string | null)[])[0] = null;
+      (s.listChannels()[0]!.peers as string[]).pop();
+      expect(withoutUpdatedAt(s.getChannel(r.channelID))).toStrictEqual(expected);
+    });
+
+    it("refuses values that are not JSON with bigints, and keeps the old record", () => {
+      const s = open();
+      const r = sampleRecord(1n, 5n);
+      s.putChannel(r);
+      for (const bad of [() => 1, new Map(), Number.NaN, Symbol("x"), new Date(0)]) {
+        expect(() => s.putChannel({ ...r, meta: { bad } })).toThrow(RecordEncodingError);
+      }
+      expect(withoutUpdatedAt(s.getChannel(r.channelID))).toStrictEqual(r);
+    });
+
+    it("refuses calls after close; close twice is harmless", () => {
+      const s = factory();
+      s.close();
+      s.close();
+      expect(() => s.getChannel(sampleRecord(1n, 0n).channelID)).toThrow(StoreClosedError);
+      expect(() => s.putChannel(sampleRecord(1n, 0n))).toThrow(StoreClosedError);
+      expect(() => s.listChannels()).toThrow(StoreClosedError);
+      expect(() => s.getMeta("k")).toThrow(StoreClosedError);
+      expect(() => s.setMeta("k", "v")).toThrow(StoreClosedError);
+    });
+  });
+}

@@ -1,0 +1,36 @@
+/**
+ * The Store port: durable channel records (design.md section 2, house style
+ * rule 5: a state is written before our signature on it leaves the process).
+ * Implementations: SQLite (./sqlite-store.ts, the real one) and in-memory
+ * (./memory-store.ts, for unit tests); both pass ./store.suite.ts.
+ *
+ * Calls are synchronous on purpose: better-sqlite3 commits before returning,
+ * so "persisted" means on disk (WAL) when the call returns, and the client's
+ * effect loop needs no extra await on its hot path.
+ */
+import type { Machine } from "../channel/machine.js";
+import type { Address, Hex } from "../channel/types.js";
+
+export interface ChannelRecord {
+  readonly channelID: Hex;
+  /** The channel machine (params, phase, current signed state, pending proposal, dispute). */
+  readonly machine: Machine;
+  /** Addresses of the other participants, by participant index (ours included, for simplicity). */
+  readonly peers: readonly Address[];
+  /** Chain time (seconds) by which every participant must have deposited; null once funded. */
+  readonly fundingDeadline: bigint | null;
+  /** Free-form client bookkeeping (e.g. what we deposited, withdrawal done), JSON-safe with bigints. */
+  readonly meta: Readonly<Record<string, unknown>>;
+  /** Milliseconds since the epoch of the last write (set by the store). */
+  readonly updatedAt?: number;
+}
+
+export interface Store {
+  putChannel(record: ChannelRecord): void;
+  getChannel(channelID: Hex): ChannelRecord | undefined;
+  listChannels(): ChannelRecord[];
+  /** Small key/value settings, e.g. the watcher's last processed block. */
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+  close(): void;
+}

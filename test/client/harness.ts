@@ -1,0 +1,133 @@
+/**
+ * In-process harness for client tests: one embedded EVM with the contracts,
+ * an in-process network, and parties (Alice, Bob, ...) each with their own
+ * client, store, chain port and watcher. Scenarios between separate OS
+ * processes live in test/scenarios; this one is for fast, exact checks.
+ */
+import { EthAssetHolder } from "../../src/chain/asset-holder.js";
+import { type ChainPort, EthChain } from "../../src/chain/chain-port.js";
+import { type ChainConnection, connectChain } from "../../src/chain/connection.js";
+import { deployAssetHolderERC20, deployPerun } from "../../src/chain/deploy.js";
+import { increaseTime } from "../../src/chain/devtools.js";
+import { createEmbeddedChain, devKey } from "../../src/chain/embedded.js";
+import { TestTokenAbi, TestTokenBytecode } from "../../src/chain/generated/index.js";
+import { deploy } from "../../src/chain/transact.js";
+import { privateKeyToSigner } from "../../src/channel/signer.js";
+import type { Address, Asset, Hex } from "../../src/channel/types.js";
+import { Client, type ClientEvent, type ClientOptions } from "../../src/client/client.js";
+import { createMemoryStore } from "../../src/store/memory-store.js";
+import type { Store } from "../../src/store/store.js";
+import { Watcher } from "../../src/watcher/watcher.js";
+import { createMemoryNetwork, type MemoryNetwork } from "../../src/wire/memory-transport.js";
+
+export interface Party {
+  readonly name: string;
+  readonly key: Hex;
+  readonly address: Address;
+  readonly client: Client;
+  readonly store: Store;
+  readonly chain: ChainPort;
+  readonly watcher: Watcher;
+  readonly events: ClientEvent[];
+  /** Log lines of the client ("level: message reason"). */
+  readonly logs: string[];
+  /** Stops watcher and client (the store stays, as on disk). */
+  stop(): Promise<void>;
+}
+
+export interface World {
+  readonly conn: ChainConnection;
+  /** The in-process network of the current test (see resetNetwork). */
+  readonly net: MemoryNetwork;
+  /** A fresh network, so that a test can reuse the dev keys of an earlier one. */
+  resetNetwork(): void;
+  readonly adjudicator: Address;
+  readonly eth: Asset;
+  readonly token: Address;
+  readonly erc20: Asset;
+  readonly ethHolder: EthAssetHolder;
+  readonly tokenHolder: EthAssetHolder;
+  party(
+    name: string,
+    index: number,
+    opts?: { store?: Store; chain?: ChainPort; options?: ClientOptions },
+  ): Promise<Party>;
+  advance(seconds: number | bigint): Promise<void>;
+}
+
+export async function world(): Promise<World> {
+  const embedded = await createEmbeddedChain();
+  const conn = await connectChain({ embedded });
+  const { adjudicator, assetHolderETH } = await deployPerun(conn, devKey(0));
+  const holders = [1, 2, 3, 4, 5, 6].map((i) => privateKeyToSigner(devKey(i)).address);
+  const token = (await deploy(conn, devKey(0), TestTokenAbi, TestTokenBytecode, [holders, 10n ** 24n]))
+    .address;
+  const erc20Holder = await deployAssetHolderERC20(conn, devKey(0), adjudicator, token);
+  let net = createMemoryNetwork();
+  const chainId = BigInt(conn.chainId);
+  return {
+    conn,
+    get net() {
+      return net;
+    },
+    resetNetwork() {
+      net = createMemoryNetwork();
+    },
+    adjudicator,
+    eth: { chainID: chainId, ethHolder: assetHolderETH, ccHolder: "0x" },
+    token,
+    erc20: { chainID: chainId, ethHolder: erc20Holder, ccHolder: "0x" },
+    ethHolder: new EthAssetHolder(conn, assetHolderETH),
+    tokenHolder: new EthAssetHolder(conn, erc20Holder, token),
+    async party(name, index, opts = {}) {
+      const key = devKey(index);
+      const signer = privateKeyToSigner(key);
+      const store = opts.store ?? createMemoryStore();
+      const chain = opts.chain ?? new EthChain(conn, adjudicator, key);
+      const logs: string[] = [];
+      const client = new Client({
+        log: (level, message, details) => logs.push(`${level}: ${message} ${JSON.stringify(details ?? {})}`),
+        signer,
+        transport: net.transport(signer),
+        store,
+        chain,
+        options: { peerTimeoutMs: 5_000, pollMs: 20, concludeFinalGraceMs: 200, ...opts.options },
+      });
+      const events: ClientEvent[] = [];
+      client.onEvent((e) => events.push(e));
+      client.onProposal(() => ({ accept: true }));
+      await client.start();
+      const watcher = new Watcher(chain, store, client, { pollMs: 20 });
+      await watcher.start();
+      return {
+        name,
+        key,
+        address: signer.address,
+        client,
+        store,
+        chain,
+        watcher,
+        events,
+        logs,
+        async stop() {
+          await watcher.stop();
+          await client.close();
+        },
+      };
+    },
+    advance: (seconds) => increaseTime(conn, seconds),
+  };
+}
+
+/** Resolves when `pred` holds, polling; rejects after `ms`. For waiting on other actors, not on time. */
+export async function until(
+  pred: () => boolean | Promise<boolean>,
+  ms = 15_000,
+  what = "condition",
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
