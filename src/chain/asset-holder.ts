@@ -37,7 +37,12 @@ export class EthAssetHolder {
     }
     const [, receipt] = await transactSequence(this.conn, key, [
       {
-        req: { address: this.token, abi: erc20Abi as Abi, functionName: "approve", args: [this.address, amount] },
+        req: {
+          address: this.token,
+          abi: erc20Abi as Abi,
+          functionName: "approve",
+          args: [this.address, amount],
+        },
         operation: "ERC20.approve",
       },
       {

@@ -10,17 +10,18 @@ import { keccak_256 } from "@noble/hashes/sha3";
 import { encodeFundingId, encodeParams, encodeState, encodeWithdrawalAuth } from "./encoding.js";
 import { InvalidFieldError } from "./errors.js";
 import { bytesToHex } from "./hex.js";
+import { keccak256 } from "./keccak.js";
 import type { Address, Hex, Params, State, WithdrawalAuth } from "./types.js";
 
 /** Channel id of `params`. */
 export function channelId(params: Params): Hex {
-  return bytesToHex(keccak_256(encodeParams(params)));
+  return bytesToHex(keccak256(encodeParams(params)));
 }
 
 /**
  * keccak256(abi.encode(state)) as 32 bytes (hot path: no hex round trip).
  *
- * keccak (pure JS) costs ~30x the encoding, and each update hashes the same state several times
+ * keccak costs many times the encoding, and each update hashes the same state several times
  * (verify, then sign the proposal; sign, then verify the acceptance). So the last few hashes are
  * memoised, keyed by the encoded bytes themselves (never by object identity, so a mutated state
  * cannot hit a stale entry).
@@ -38,7 +39,7 @@ function memoKeccak(data: Uint8Array): Uint8Array {
   for (let i = 0; i < memoIn.length; i++) {
     if (equalBytes(memoIn[i] as Uint8Array, data)) return (memoOut[i] as Uint8Array).slice();
   }
-  const hash = keccak_256(data);
+  const hash = keccak256(data);
   memoIn[memoNext] = data;
   memoOut[memoNext] = hash.slice();
   memoNext = (memoNext + 1) % MEMO_SIZE;
