@@ -16,7 +16,25 @@ Usage:
                                             runs on the embedded chain (Hardhat EDR, in process).
   perun chain [--port 8545] [--deploy]      serve the embedded chain over JSON-RPC on 127.0.0.1
   perun deploy --rpc <url> [--key <hex>]    deploy Adjudicator and AssetHolderETH, print addresses
+
+  perun key new --out <file>                create a key, write it as a V3 keystore encrypted with the
+                                            password in PERUN_KEY_PASSWORD; print its address
+  perun node --config <file>                run a node (channels, watcher, local API) until SIGTERM;
+                                            prints {address, chainId, apiUrl, wireUrl} once it is up
+
+  Talking to a running node (--api defaults to http://127.0.0.1:5001; amounts in ether, e.g. 1.5):
+  perun open --api <url> --peer <0x..> [--peer-url ws://..] --deposit <eth> [--peer-deposit <eth>]
+             [--asset ETH]                  open a ledger channel; prints its id once funded
+  perun pay --api <url> --channel <id> --amount <eth>
+                                            pay the peer in the channel
+  perun channels --api <url>                list channels: id, peer, phase, version, balances
+  perun close --api <url> --channel <id> [--force]
+                                            close cooperatively (or by dispute with --force) and
+                                            withdraw; returns once our funds are withdrawn
+  perun dispute --api <url> --channel <id>  register our latest state on chain
   perun help                                this text
+
+Exit codes: 0 ok, 1 failure (message on stderr), 2 bad arguments or config file.
 `;
 
 const OPTIONS = {
@@ -26,8 +44,28 @@ const OPTIONS = {
   host: { type: "string" },
   deploy: { type: "boolean" },
   payments: { type: "string" },
+  config: { type: "string" },
+  out: { type: "string" },
+  api: { type: "string" },
+  peer: { type: "string" },
+  "peer-url": { type: "string" },
+  deposit: { type: "string" },
+  "peer-deposit": { type: "string" },
+  asset: { type: "string" },
+  channel: { type: "string" },
+  amount: { type: "string" },
+  force: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** Options each API client command takes; any other is refused rather than silently ignored. */
+const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  open: ["api", "peer", "peer-url", "deposit", "peer-deposit", "asset"],
+  pay: ["api", "channel", "amount"],
+  channels: ["api"],
+  close: ["api", "channel", "force"],
+  dispute: ["api", "channel"],
+};
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -41,6 +79,13 @@ export async function main(argv: string[]): Promise<number> {
     const [command, ...rest] = positionals;
     if (values.help || command === undefined || command === "help") {
       process.stdout.write(USAGE);
+      return 0;
+    }
+    if (command === "key") {
+      if (rest.length > 1) throw new UsageError(`Unexpected argument "${rest[1]}" after "key ${rest[0]}".`);
+      await (await import("./key-command.js")).keyCommand(rest[0], {
+        ...(values.out === undefined ? {} : { out: values.out }),
+      });
       return 0;
     }
     if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}" after "${command}".`);
@@ -64,11 +109,30 @@ export async function main(argv: string[]): Promise<number> {
           ...(values.payments === undefined ? {} : { payments: values.payments }),
         });
         return 0;
+      case "node":
+        await (await import("./node-command.js")).nodeCommand({
+          ...(values.config === undefined ? {} : { config: values.config }),
+        });
+        return 0;
+      case "open":
+      case "pay":
+      case "channels":
+      case "close":
+      case "dispute": {
+        const allowed = API_OPTIONS[command] ?? [];
+        const given = Object.entries(values).filter(([, v]) => v !== undefined);
+        for (const [k] of given) {
+          if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to \`perun ${command}\`.`);
+        }
+        const args = Object.fromEntries(given);
+        await (await import("./api-commands.js")).apiCommand(command, args);
+        return 0;
+      }
       default:
         throw new UsageError(`Unknown command "${command}".`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || (err instanceof PerunError && err.code === "CONFIG_INVALID")) {
       process.stderr.write(`perun: ${err.message}\n`);
       return 2;
     }

@@ -1,0 +1,29 @@
+/**
+ * `perun node --config file`: runs the node daemon (src/node/node.ts) until SIGTERM or SIGINT, then
+ * stops it gracefully (API, watcher, client, transport, store). Prints one JSON line on stdout once
+ * it is up ({address, chainId, apiUrl, wireUrl}), so scripts and tests can find its ports; the log
+ * goes to stderr as JSON lines.
+ */
+import { loadConfig } from "../node/config.js";
+import { startNode } from "../node/node.js";
+import { UsageError } from "./usage-error.js";
+
+export async function nodeCommand(opts: { config?: string }): Promise<void> {
+  if (opts.config === undefined) throw new UsageError("perun node needs --config <file>.");
+  const config = loadConfig(opts.config);
+  const node = await startNode(config);
+  process.stdout.write(
+    `${JSON.stringify({ address: node.address, chainId: node.chainId, apiUrl: node.apiUrl, wireUrl: node.wireUrl })}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      // A second signal while stopping means "now": the store is consistent at every write.
+      process.once("SIGINT", () => process.exit(130));
+      process.once("SIGTERM", () => process.exit(143));
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await node.stop();
+}

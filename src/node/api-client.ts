@@ -1,0 +1,114 @@
+/**
+ * A small client of the node's local API (./api.ts), used by the CLI commands and the scenario
+ * tests. Amounts go in as bigints and out as decimal strings, as on the wire; error answers become
+ * ApiError with the API's code, message and hint.
+ *
+ * @example
+ * const api = new ApiClient("http://127.0.0.1:5001");
+ * const { channelID } = await api.open({ peer: bob, deposit: 10n ** 18n, peerDeposit: 0n });
+ * await api.pay(channelID, 10n ** 15n);
+ */
+import type { Address, Hex } from "../channel/types.js";
+import { ApiError, ApiUnreachableError } from "./errors.js";
+
+export interface ApiChannel {
+  readonly channelID: Hex;
+  readonly peer: Address;
+  readonly idx: number;
+  readonly phase: string;
+  readonly version: string | null;
+  /** balances[asset][participant], wei as decimal strings; participant `idx` is this node. */
+  readonly balances: string[][] | null;
+  readonly assets: { readonly symbol: string | null; readonly holder: Address }[];
+}
+
+export interface ApiNodeInfo {
+  readonly address: Address;
+  readonly chainId: number;
+  readonly wireUrl: string;
+  readonly adjudicator: Address;
+  readonly assets: Record<string, Address>;
+}
+
+export interface OpenRequest {
+  readonly peer: Address;
+  readonly peerUrl?: string;
+  readonly asset?: string;
+  readonly deposit: bigint;
+  readonly peerDeposit: bigint;
+  readonly challengeDuration?: number;
+  readonly fundingTimeout?: number;
+}
+
+export class ApiClient {
+  readonly url: string;
+  constructor(url: string) {
+    this.url = url.replace(/\/+$/, "");
+  }
+
+  info(): Promise<ApiNodeInfo> {
+    return this.call("GET", "/v1/info");
+  }
+
+  channels(): Promise<ApiChannel[]> {
+    return this.call("GET", "/v1/channels");
+  }
+
+  channel(id: Hex): Promise<ApiChannel> {
+    return this.call("GET", `/v1/channels/${id}`);
+  }
+
+  open(req: OpenRequest): Promise<{ channelID: Hex }> {
+    return this.call("POST", "/v1/channels", {
+      ...req,
+      deposit: req.deposit.toString(),
+      peerDeposit: req.peerDeposit.toString(),
+    });
+  }
+
+  pay(id: Hex, amount: bigint, asset?: number): Promise<{ version: string; balances: string[][] }> {
+    return this.call("POST", `/v1/channels/${id}/pay`, {
+      amount: amount.toString(),
+      ...(asset === undefined ? {} : { asset }),
+    });
+  }
+
+  close(id: Hex, force = false): Promise<{ ok: true }> {
+    return this.call("POST", `/v1/channels/${id}/close`, force ? { force } : {});
+  }
+
+  dispute(id: Hex): Promise<{ ok: true }> {
+    return this.call("POST", `/v1/channels/${id}/dispute`, {});
+  }
+
+  private async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, {
+        method,
+        ...(body === undefined
+          ? {}
+          : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new ApiUnreachableError(this.url, err);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new ApiError(res.status, "API_BAD_RESPONSE", `The node answered ${method} ${path} with non-JSON`);
+    }
+    if (!res.ok) {
+      const e = (json as { error?: { code?: unknown; message?: unknown; hint?: unknown } }).error ?? {};
+      throw new ApiError(
+        res.status,
+        typeof e.code === "string" ? e.code : "API_ERROR",
+        typeof e.message === "string" ? e.message : `${method} ${path} failed`,
+        typeof e.hint === "string" ? e.hint : undefined,
+      );
+    }
+    return json as T;
+  }
+}

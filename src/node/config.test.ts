@@ -1,0 +1,232 @@
+/**
+ * The config file and the node's key sources: broken configs name the field, what was expected and
+ * what arrived; keystores round-trip (scrypt and pbkdf2) and a wrong password is a typed error.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { devKey } from "../chain/embedded.js";
+import { privateKeyToSigner } from "../channel/signer.js";
+import { loadConfig, parseConfig } from "./config.js";
+import { ConfigError, KeySourceError, KeystoreError } from "./errors.js";
+import { loadNodeKey } from "./key.js";
+import { decryptKeystore, encryptKeystore } from "./keystore.js";
+
+const ADJ = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+const HOLDER = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+const BOB = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+const good = {
+  key: { env: "PERUN_KEY" },
+  chain: { rpcUrl: "http://127.0.0.1:8545" },
+  contracts: { adjudicator: ADJ, assets: { ETH: HOLDER } },
+  wire: { host: "127.0.0.1", port: 4001 },
+  api: { host: "127.0.0.1", port: 5001 },
+  db: "alice.db",
+  peers: { [BOB]: "ws://127.0.0.1:4002" },
+  defaults: { challengeDuration: 60, fundingTimeout: 600 },
+  accept: { proposals: true, updates: "gains-only" },
+  pollMs: 250,
+};
+
+function without(o: Record<string, unknown>, k: string): Record<string, unknown> {
+  const { [k]: _, ...rest } = o;
+  return rest;
+}
+
+describe("node config", () => {
+  it("accepts a full config, resolves paths against the config file and checksums addresses", () => {
+    const c = parseConfig(
+      { ...good, contracts: { adjudicator: ADJ.toLowerCase(), assets: { ETH: HOLDER } } },
+      "/etc/perun/alice.json",
+    );
+    expect(c.db).toBe("/etc/perun/alice.db");
+    expect(c.contracts.adjudicator).toBe(ADJ);
+    expect(c.defaults).toEqual({ challengeDuration: 60n, fundingTimeout: 600n });
+    expect(c.peers).toEqual({ [BOB]: "ws://127.0.0.1:4002" });
+    expect(c.accept).toEqual({ proposals: true, updates: "gains-only" });
+  });
+
+  it("fills defaults; proposals are refused unless accepted explicitly", () => {
+    const c = parseConfig(
+      { key: good.key, chain: good.chain, contracts: good.contracts, db: "/var/a.db" },
+      "/x/c.json",
+    );
+    expect(c.wire).toEqual({ host: "127.0.0.1", port: 4001 });
+    expect(c.api).toEqual({ host: "127.0.0.1", port: 5001 });
+    expect(c.accept).toEqual({ proposals: false, updates: "gains-only" });
+    expect(c.pollMs).toBe(250);
+    expect(c.peers).toEqual({});
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ["not an object", [], /\(root\) must be an object, got \[\]/],
+    ["unknown field", { ...good, challangeDuration: 5 }, /challangeDuration must be absent \(unknown field/],
+    ["no key", without(good, "key"), /key must be an object, got undefined/],
+    ["two key sources", { ...good, key: { env: "A", file: "k" } }, /key must be \{"env"/],
+    [
+      "bad env name",
+      { ...good, key: { env: "1X" } },
+      /key.env must be an environment variable name, got "1X"/,
+    ],
+    ["keystore without file", { ...good, key: { passwordEnv: "P" } }, /key must be \{"env"/],
+    [
+      "rpc url",
+      { ...good, chain: { rpcUrl: "127.0.0.1:8545" } },
+      /chain.rpcUrl must be an http\(s\):\/\/ or ws\(s\):\/\/ URL, got "127.0.0.1:8545"/,
+    ],
+    [
+      "adjudicator",
+      { ...good, contracts: { adjudicator: "0x12", assets: {} } },
+      /contracts.adjudicator must be a 20-byte hex address.*got "0x12"/,
+    ],
+    [
+      "bad checksum",
+      { ...good, contracts: { adjudicator: ADJ.replace("F", "f"), assets: { ETH: HOLDER } } },
+      /contracts.adjudicator must be a 20-byte hex address/,
+    ],
+    [
+      "no assets",
+      { ...good, contracts: { adjudicator: ADJ, assets: {} } },
+      /contracts.assets must be at least one asset holder/,
+    ],
+    [
+      "asset holder",
+      { ...good, contracts: { adjudicator: ADJ, assets: { ETH: 5 } } },
+      /contracts.assets.ETH must be a 20-byte hex address.*got 5/,
+    ],
+    [
+      "api not loopback",
+      { ...good, api: { host: "0.0.0.0", port: 5001 } },
+      /api.host must be a loopback address \(127.0.0.1, localhost, ::1\), got "0.0.0.0"/,
+    ],
+    [
+      "port range",
+      { ...good, wire: { host: "127.0.0.1", port: 70000 } },
+      /wire.port must be an integer from 0 to 65535, got 70000/,
+    ],
+    [
+      "port type",
+      { ...good, api: { port: "5001" } },
+      /api.port must be an integer from 0 to 65535, got "5001"/,
+    ],
+    ["db", { ...good, db: 7 }, /db must be a path to the SQLite file, got 7/],
+    [
+      "peer address",
+      { ...good, peers: { bob: "ws://127.0.0.1:1" } },
+      /peers key bob must be a 20-byte hex address/,
+    ],
+    [
+      "peer url",
+      { ...good, peers: { [BOB]: "http://127.0.0.1:1" } },
+      /peers.0x7099.* must be a ws:\/\/ or wss:\/\/ URL/,
+    ],
+    [
+      "challenge",
+      { ...good, defaults: { challengeDuration: 0 } },
+      /defaults.challengeDuration must be an integer from 1/,
+    ],
+    [
+      "timeout type",
+      { ...good, defaults: { fundingTimeout: "600" } },
+      /defaults.fundingTimeout must be an integer/,
+    ],
+    [
+      "accept.proposals",
+      { ...good, accept: { proposals: "yes" } },
+      /accept.proposals must be true or false, got "yes"/,
+    ],
+    [
+      "accept.updates",
+      { ...good, accept: { updates: "some" } },
+      /accept.updates must be "gains-only" or "all", got "some"/,
+    ],
+    ["pollMs", { ...good, pollMs: 1 }, /pollMs must be an integer from 10/],
+  ])("refuses %s", (_name, json, message) => {
+    let err: unknown;
+    try {
+      parseConfig(json, "/x/node.json");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toContain("Invalid config /x/node.json");
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it("says when the file is missing or not JSON", () => {
+    const dir = mkdtempSync(join(tmpdir(), "perun-config-"));
+    expect(() => loadConfig(join(dir, "nope.json"))).toThrow(/must be a readable JSON file/);
+    writeFileSync(join(dir, "bad.json"), "{ key: 1 }");
+    expect(() => loadConfig(join(dir, "bad.json"))).toThrow(/must be valid JSON/);
+  });
+});
+
+describe("key sources", () => {
+  const key = devKey(1);
+  const dir = mkdtempSync(join(tmpdir(), "perun-key-"));
+
+  it("reads a key from an environment variable or a file, never echoing a bad value", async () => {
+    expect(await loadNodeKey({ env: "K" }, { K: key })).toBe(key);
+    expect(await loadNodeKey({ env: "K" }, { K: key.slice(2).toUpperCase() })).toBe(key);
+    await expect(loadNodeKey({ env: "K" }, {})).rejects.toThrow(/K \(config key.env\) is not set/);
+    const bad = loadNodeKey({ env: "K" }, { K: "0xsecret-with-typo" }).catch((e: unknown) => e);
+    expect(await bad).toBeInstanceOf(KeySourceError);
+    expect(String(await bad)).not.toContain("secret");
+    writeFileSync(join(dir, "key.hex"), `${key}\n`);
+    expect(await loadNodeKey({ file: join(dir, "key.hex") })).toBe(key);
+  });
+
+  it("round-trips a V3 keystore (scrypt) and refuses a wrong password", async () => {
+    const ks = await encryptKeystore(key, "correct horse", { n: 1024, r: 8, p: 1 });
+    expect(ks.address).toBe(privateKeyToSigner(key).address.slice(2).toLowerCase());
+    expect((await decryptKeystore(ks, "correct horse")).privateKey).toBe(key);
+    const err = await decryptKeystore(ks, "wrong").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KeystoreError);
+    expect((err as KeystoreError).code).toBe("KEYSTORE_PASSWORD");
+
+    const file = join(dir, "ks.json");
+    writeFileSync(file, JSON.stringify(ks));
+    expect(await loadNodeKey({ keystore: file, passwordEnv: "PW" }, { PW: "correct horse" })).toBe(key);
+    await expect(loadNodeKey({ keystore: file, passwordEnv: "PW" }, { PW: "nope" })).rejects.toThrow(
+      /wrong password/,
+    );
+    await expect(loadNodeKey({ keystore: file, passwordEnv: "PW" }, {})).rejects.toThrow(/PW .* is not set/);
+  });
+
+  it("decrypts the pbkdf2 test vector of the Web3 Secret Storage definition", async () => {
+    // https://ethereum.org/en/developers/docs/data-structures-and-encoding/web3-secret-storage/
+    const vector = {
+      crypto: {
+        cipher: "aes-128-ctr",
+        cipherparams: { iv: "6087dab2f9fdbbfaddc31a909735c1e6" },
+        ciphertext: "5318b4d5bcd28de64ee5559e671353e16f075ecae9f99c7a79a38af5f869aa46",
+        kdf: "pbkdf2",
+        kdfparams: {
+          c: 262144,
+          dklen: 32,
+          prf: "hmac-sha256",
+          salt: "ae3cd4e7013836a3df6bd7241b12db061dbe2c6785853cce422d148a624ce0bd",
+        },
+        mac: "517ead924a9d0dc3124507e3393d175ce3ff7c1e96529c6c555ce9e51205e9b2",
+      },
+      id: "3198bc9c-6672-5ab3-d995-4942343ae5b6",
+      version: 3,
+    };
+    const { privateKey } = await decryptKeystore(vector, "testpassword");
+    expect(privateKey).toBe("0x7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d");
+    await expect(decryptKeystore(vector, "testpassworD")).rejects.toBeInstanceOf(KeystoreError);
+  });
+
+  it("names what is wrong with a malformed keystore", async () => {
+    await expect(decryptKeystore({ version: 2 }, "x")).rejects.toThrow(/unsupported keystore version 2/);
+    const ks = await encryptKeystore(key, "pw", { n: 1024, r: 8, p: 1 });
+    await expect(
+      decryptKeystore({ ...ks, crypto: { ...ks.crypto, cipher: "aes-256-gcm" } }, "pw"),
+    ).rejects.toThrow(/unsupported cipher aes-256-gcm/);
+    await expect(decryptKeystore({ ...ks, crypto: { ...ks.crypto, kdf: "argon2" } }, "pw")).rejects.toThrow(
+      /unsupported kdf argon2/,
+    );
+  });
+});

@@ -1,0 +1,257 @@
+/**
+ * The node's config file (JSON), validated at the boundary (house style rule 8): every field is
+ * checked before the node uses it, and a ConfigError names the field, what was expected and what
+ * arrived. Unknown fields are refused too, so a typo ("challangeDuration") is not silently ignored.
+ * Paths are relative to the config file.
+ *
+ * @example
+ * {
+ *   "key": { "env": "PERUN_KEY" },
+ *   "chain": { "rpcUrl": "http://127.0.0.1:8545" },
+ *   "contracts": { "adjudicator": "0x...", "assets": { "ETH": "0x..." } },
+ *   "wire": { "host": "127.0.0.1", "port": 4001 },
+ *   "api": { "host": "127.0.0.1", "port": 5001 },
+ *   "db": "alice.db",
+ *   "peers": { "0xBob...": "ws://127.0.0.1:4002" },
+ *   "defaults": { "challengeDuration": 60, "fundingTimeout": 600 },
+ *   "accept": { "proposals": true, "updates": "gains-only" },
+ *   "pollMs": 250
+ * }
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { getAddress, isAddress } from "viem";
+import type { Address } from "../channel/types.js";
+import { ConfigError } from "./errors.js";
+
+export type KeySpec =
+  | { readonly env: string }
+  | { readonly keystore: string; readonly passwordEnv: string }
+  | { readonly file: string };
+
+export interface NodeConfig {
+  /** Absolute path of the file it was read from ("<inline>" if built in code). */
+  readonly file: string;
+  readonly key: KeySpec;
+  readonly chain: { readonly rpcUrl: string };
+  readonly contracts: {
+    readonly adjudicator: Address;
+    /** Asset holder by symbol, e.g. { ETH: "0x..." }. */
+    readonly assets: Readonly<Record<string, Address>>;
+  };
+  readonly wire: { readonly host: string; readonly port: number };
+  readonly api: { readonly host: string; readonly port: number };
+  /** Absolute path of the SQLite file. */
+  readonly db: string;
+  /** Wire URL by peer address (checksummed). */
+  readonly peers: Readonly<Record<Address, string>>;
+  readonly defaults: { readonly challengeDuration: bigint; readonly fundingTimeout: bigint };
+  readonly accept: { readonly proposals: boolean; readonly updates: "gains-only" | "all" };
+  readonly pollMs: number;
+}
+
+/** Hosts the local API may bind: it moves money, so it is never exposed beyond this machine. */
+export const LOOPBACK_HOSTS: readonly string[] = ["127.0.0.1", "localhost", "::1"];
+
+/** Reads and validates the config file at `path`. */
+export function loadConfig(path: string): NodeConfig {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(file, "(file)", "a readable JSON file", (err as Error).message);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, "(file)", "valid JSON", (err as Error).message);
+  }
+  return parseConfig(json, file);
+}
+
+/** Validates a parsed config; relative paths are resolved against the directory of `file`. */
+export function parseConfig(json: unknown, file: string): NodeConfig {
+  const v = new Validator(file);
+  const root = v.object(json, "(root)", [
+    "key",
+    "chain",
+    "contracts",
+    "wire",
+    "api",
+    "db",
+    "peers",
+    "defaults",
+    "accept",
+    "pollMs",
+  ]);
+  const base = dirname(file);
+  const path = (p: string) => resolve(base, p);
+
+  const key = parseKey(v, root.key, path);
+
+  const chain = v.object(root.chain, "chain", ["rpcUrl"]);
+  const rpcUrl = v.string(chain.rpcUrl, "chain.rpcUrl", "an http(s):// or ws(s):// URL", (s) =>
+    /^(https?|wss?):\/\/[^\s]+$/.test(s),
+  );
+
+  const contracts = v.object(root.contracts, "contracts", ["adjudicator", "assets"]);
+  const adjudicator = v.address(contracts.adjudicator, "contracts.adjudicator");
+  const assetsObj = v.object(contracts.assets, "contracts.assets", null);
+  const assets: Record<string, Address> = {};
+  for (const [symbol, holder] of Object.entries(assetsObj)) {
+    if (!/^[A-Za-z0-9_-]{1,16}$/.test(symbol)) {
+      throw new ConfigError(file, `contracts.assets.${symbol}`, "a symbol of 1-16 letters/digits", symbol);
+    }
+    assets[symbol] = v.address(holder, `contracts.assets.${symbol}`);
+  }
+  if (Object.keys(assets).length === 0) {
+    throw new ConfigError(file, "contracts.assets", 'at least one asset holder, e.g. {"ETH": "0x..."}', {});
+  }
+
+  const wire = parseEndpoint(v, root.wire, "wire", { host: "127.0.0.1", port: 4001 }, false);
+  const api = parseEndpoint(v, root.api, "api", { host: "127.0.0.1", port: 5001 }, true);
+
+  const db = path(v.string(root.db, "db", "a path to the SQLite file", (s) => s.length > 0));
+
+  const peers: Record<Address, string> = {};
+  if (root.peers !== undefined) {
+    for (const [addr, url] of Object.entries(v.object(root.peers, "peers", null))) {
+      const a = v.address(addr, `peers key ${addr}`);
+      peers[a] = v.string(url, `peers.${addr}`, "a ws:// or wss:// URL", (s) => /^wss?:\/\/[^\s]+$/.test(s));
+    }
+  }
+
+  const defaults = v.object(root.defaults ?? {}, "defaults", ["challengeDuration", "fundingTimeout"]);
+  const challengeDuration = v.optionalInt(defaults.challengeDuration, "defaults.challengeDuration", 1, 60);
+  const fundingTimeout = v.optionalInt(defaults.fundingTimeout, "defaults.fundingTimeout", 1, 600);
+
+  const accept = v.object(root.accept ?? {}, "accept", ["proposals", "updates"]);
+  // Accepting a proposal deposits our share of it, so a node accepts none unless told to.
+  const proposals = accept.proposals === undefined ? false : v.boolean(accept.proposals, "accept.proposals");
+  const updates = accept.updates ?? "gains-only";
+  if (updates !== "gains-only" && updates !== "all") {
+    throw new ConfigError(file, "accept.updates", '"gains-only" or "all"', updates);
+  }
+
+  const pollMs = v.optionalInt(root.pollMs, "pollMs", 10, 250);
+
+  return {
+    file,
+    key,
+    chain: { rpcUrl },
+    contracts: { adjudicator, assets },
+    wire,
+    api,
+    db,
+    peers,
+    defaults: { challengeDuration: BigInt(challengeDuration), fundingTimeout: BigInt(fundingTimeout) },
+    accept: { proposals, updates },
+    pollMs,
+  };
+}
+
+function parseKey(v: Validator, raw: unknown, path: (p: string) => string): KeySpec {
+  const expected = '{"env": "VAR"}, {"keystore": "file.json", "passwordEnv": "VAR"} or {"file": "key.hex"}';
+  const k = v.object(raw, "key", ["env", "keystore", "passwordEnv", "file"]);
+  const kinds = ["env", "keystore", "file"].filter((f) => k[f] !== undefined);
+  if (kinds.length !== 1) throw new ConfigError(v.file, "key", expected, raw);
+  const envName = (x: unknown, field: string) =>
+    v.string(x, field, "an environment variable name", (s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s));
+  if (k.env !== undefined) {
+    if (k.passwordEnv !== undefined)
+      throw new ConfigError(v.file, "key.passwordEnv", "absent with key.env", k.passwordEnv);
+    return { env: envName(k.env, "key.env") };
+  }
+  if (k.keystore !== undefined) {
+    return {
+      keystore: path(
+        v.string(k.keystore, "key.keystore", "a path to a V3 keystore file", (s) => s.length > 0),
+      ),
+      passwordEnv: envName(k.passwordEnv ?? "PERUN_KEY_PASSWORD", "key.passwordEnv"),
+    };
+  }
+  if (k.passwordEnv !== undefined)
+    throw new ConfigError(v.file, "key.passwordEnv", "absent with key.file", k.passwordEnv);
+  return { file: path(v.string(k.file, "key.file", "a path to a file with a hex key", (s) => s.length > 0)) };
+}
+
+function parseEndpoint(
+  v: Validator,
+  raw: unknown,
+  field: string,
+  dflt: { host: string; port: number },
+  loopbackOnly: boolean,
+): { host: string; port: number } {
+  if (raw === undefined) return dflt;
+  const o = v.object(raw, field, ["host", "port"]);
+  const host =
+    o.host === undefined
+      ? dflt.host
+      : v.string(
+          o.host,
+          `${field}.host`,
+          loopbackOnly ? "a loopback address (127.0.0.1, localhost, ::1)" : "a host name or address",
+          (s) => (loopbackOnly ? LOOPBACK_HOSTS.includes(s) : s.length > 0),
+        );
+  const port = v.optionalInt(o.port, `${field}.port`, 0, dflt.port, 65535);
+  return { host, port };
+}
+
+/** Field checks that throw ConfigError naming the field. */
+class Validator {
+  constructor(readonly file: string) {}
+
+  /** An object; `allowed` lists the known fields (null: any). */
+  object(x: unknown, field: string, allowed: readonly string[] | null): Record<string, unknown> {
+    if (typeof x !== "object" || x === null || Array.isArray(x)) {
+      throw new ConfigError(this.file, field, "an object", x);
+    }
+    const o = x as Record<string, unknown>;
+    if (allowed) {
+      for (const k of Object.keys(o)) {
+        if (!allowed.includes(k)) {
+          throw new ConfigError(
+            this.file,
+            field === "(root)" ? k : `${field}.${k}`,
+            `absent (unknown field; known: ${allowed.join(", ")})`,
+            o[k],
+          );
+        }
+      }
+    }
+    return o;
+  }
+
+  string(x: unknown, field: string, expected: string, ok: (s: string) => boolean): string {
+    if (typeof x !== "string" || !ok(x)) throw new ConfigError(this.file, field, expected, x);
+    return x;
+  }
+
+  boolean(x: unknown, field: string): boolean {
+    if (typeof x !== "boolean") throw new ConfigError(this.file, field, "true or false", x);
+    return x;
+  }
+
+  address(x: unknown, field: string): Address {
+    // strict: a mixed-case address must carry a valid EIP-55 checksum (catches typos).
+    if (typeof x !== "string" || !isAddress(x, { strict: true })) {
+      throw new ConfigError(
+        this.file,
+        field,
+        "a 20-byte hex address (0x + 40 hex digits, valid checksum)",
+        x,
+      );
+    }
+    return getAddress(x);
+  }
+
+  optionalInt(x: unknown, field: string, min: number, dflt: number, max = Number.MAX_SAFE_INTEGER): number {
+    if (x === undefined) return dflt;
+    if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
+      throw new ConfigError(this.file, field, `an integer from ${min} to ${max}`, x);
+    }
+    return x;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The node daemon (design.md section 2, top layer): wires the edges to one Client from a config
+ * file: SQLite store, WebSocket transport (listening, with the configured peers), the chain
+ * (EthChain with the node's key), the Watcher and the local API. Restart-safe by construction:
+ * `client.start()` restores every channel from the store and re-syncs with peers as they connect,
+ * and the watcher resumes from the last block it stored.
+ *
+ * @example
+ * const node = await startNode(loadConfig("alice.json"));
+ * console.log(node.address, node.apiUrl);
+ * await node.stop();
+ */
+
+import { EthChain } from "../chain/chain-port.js";
+import { type ChainConnection, connectChain } from "../chain/connection.js";
+import { privateKeyToSigner } from "../channel/signer.js";
+import type { Address, Asset } from "../channel/types.js";
+import { Client, type Logger } from "../client/client.js";
+import { openSqliteStore } from "../store/index.js";
+import type { Store } from "../store/store.js";
+import { Watcher } from "../watcher/watcher.js";
+import { createWsTransport, type WsTransport } from "../wire/index.js";
+import { type ApiServer, startApi } from "./api.js";
+import type { NodeConfig } from "./config.js";
+import { ContractsMissingError } from "./errors.js";
+import { loadNodeKey } from "./key.js";
+import { jsonLogger } from "./log.js";
+
+export interface NodeHandle {
+  readonly address: Address;
+  readonly chainId: number;
+  readonly apiUrl: string;
+  readonly wireUrl: string;
+  readonly client: Client;
+  /** Stops API, watcher, client, transport and store, in that order; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartNodeOptions {
+  /** Where the key's environment variables are read (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Default: JSON lines on stderr. */
+  readonly log?: Logger;
+  /** How long to wait for a peer's answer (ms, default 10 s). */
+  readonly peerTimeoutMs?: number;
+}
+
+export async function startNode(config: NodeConfig, options: StartNodeOptions = {}): Promise<NodeHandle> {
+  const log = options.log ?? jsonLogger();
+  const key = await loadNodeKey(config.key, options.env ?? process.env);
+  const signer = privateKeyToSigner(key);
+  // Everything opened so far, closed in reverse if a later step fails.
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const unwind = async () => {
+    for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
+  };
+  try {
+    const conn = await connectChain({ rpcUrl: config.chain.rpcUrl });
+    await requireCode(conn, "contracts.adjudicator", config.contracts.adjudicator);
+    for (const [sym, holder] of Object.entries(config.contracts.assets)) {
+      await requireCode(conn, `contracts.assets.${sym}`, holder);
+    }
+    const store: Store = openSqliteStore(config.db);
+    cleanup.push(() => store.close());
+    const transport: WsTransport = await createWsTransport({
+      signer,
+      listen: config.wire,
+      log: (level, msg, details) => log(level, msg, { component: "wire", ...details }),
+    });
+    cleanup.push(() => transport.close());
+    for (const [peer, url] of Object.entries(config.peers)) transport.addPeer(peer as Address, url);
+
+    const chain = new EthChain(conn, config.contracts.adjudicator, key);
+    const client = new Client({
+      signer,
+      transport,
+      store,
+      chain,
+      log: (level, msg, details) => log(level, msg, { component: "client", ...details }),
+      options: {
+        pollMs: config.pollMs,
+        ...(options.peerTimeoutMs === undefined ? {} : { peerTimeoutMs: options.peerTimeoutMs }),
+      },
+    });
+    cleanup.push(() => client.close());
+    client.onProposal((p) => {
+      log("info", config.accept.proposals ? "accepting channel proposal" : "rejecting channel proposal", {
+        peer: p.from,
+        balances: p.initial.outcome.balances.map((r) => r.map((b) => b.toString())),
+      });
+      return config.accept.proposals
+        ? { accept: true }
+        : { accept: false, reason: "this node accepts no proposals" };
+    });
+    // "gains-only" is the client's default (refuse anything that lowers our balance).
+    if (config.accept.updates === "all") client.onUpdate(() => ({ accept: true }));
+    // Every payment is an "updated" event: debug, so the info log stays readable under load.
+    client.onEvent((e) =>
+      log(e.type === "updated" ? "debug" : "info", `channel ${e.type}`, { component: "client", ...e }),
+    );
+    await client.start();
+
+    const watcher = new Watcher(chain, store, client, {
+      pollMs: config.pollMs,
+      log: (level, msg, details) => log(level, msg, { component: "watcher", ...details }),
+    });
+    await watcher.start();
+    cleanup.push(() => watcher.stop());
+
+    const chainId = conn.chainId;
+    const assets: Record<string, Asset> = {};
+    for (const [sym, holder] of Object.entries(config.contracts.assets)) {
+      assets[sym] = { chainID: BigInt(chainId), ethHolder: holder, ccHolder: "0x" };
+    }
+    const wireUrl = transport.url ?? "";
+    const api: ApiServer = await startApi(
+      {
+        client,
+        info: {
+          address: signer.address,
+          chainId,
+          wireUrl,
+          adjudicator: config.contracts.adjudicator,
+          assets: config.contracts.assets,
+        },
+        assets,
+        defaults: config.defaults,
+        addPeer: (peer, url) => transport.addPeer(peer, url),
+        log: (level, msg, details) => log(level, msg, { component: "api", ...details }),
+      },
+      config.api,
+    );
+    cleanup.push(() => api.close());
+    log("info", "node started", {
+      address: signer.address,
+      chainId,
+      apiUrl: api.url,
+      wireUrl,
+      db: config.db,
+    });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      address: signer.address,
+      chainId,
+      apiUrl: api.url,
+      wireUrl,
+      client,
+      stop() {
+        stopping ??= unwind().then(() => log("info", "node stopped", { address: signer.address }));
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+async function requireCode(conn: ChainConnection, what: string, address: Address): Promise<void> {
+  const code = await conn.publicClient.getCode({ address });
+  if (code === undefined || code === "0x") throw new ContractsMissingError(what, address, conn.url);
+}
