@@ -16,7 +16,8 @@ import { randomBytes } from "node:crypto";
 import { DisputePhase } from "../chain/adjudicator.js";
 import type { ChainPort, ChannelUpdateEvent } from "../chain/chain-port.js";
 import type { AppRules } from "../channel/app.js";
-import { fundingId } from "../channel/hash.js";
+import { type RentalTerms, rentalFee } from "../channel/fees.js";
+import { channelId, fundingId } from "../channel/hash.js";
 import {
   acceptUpdate,
   type ChannelMsg,
@@ -38,15 +39,24 @@ import {
   type Transition,
   withdrawn,
 } from "../channel/machine.js";
+import { hopLockArgs, pathLocks } from "../channel/path.js";
 import { balanceDelta, payment } from "../channel/payment.js";
-import { signWithdrawalAuth } from "../channel/sig.js";
+import { recoverStateSigner, signWithdrawalAuth } from "../channel/sig.js";
 import type { Signer } from "../channel/signer.js";
 import type { Address, Asset, Hex, Params, State } from "../channel/types.js";
 import { ZERO_ADDRESS } from "../channel/types.js";
 import { validateParams, validateState } from "../channel/validation.js";
+import {
+  checkUnlock,
+  intermediaryLocksMatch,
+  lockInLedger,
+  unlockFromLedger,
+  virtualInitialState,
+  virtualParams,
+} from "../channel/virtual.js";
 import { PerunError } from "../errors.js";
 import type { ChannelRecord, Store } from "../store/store.js";
-import type { Inbound, WireMsg } from "../wire/messages.js";
+import type { Inbound, VirtualFinalMsg, VirtualFundingMsg, WireMsg } from "../wire/messages.js";
 import type { Transport } from "../wire/transport.js";
 import {
   ChannelBusyError,
@@ -105,6 +115,26 @@ export interface ClientOptions {
   readonly pollMs?: number;
   /** A responder concludes a final state itself if the proposer has not after this long (ms). */
   readonly concludeFinalGraceMs?: number;
+  /**
+   * Offer virtual channels through our ledger channels as an intermediary, at these terms (a fee for
+   * renting the line: collateral x time). Without it we never lock funds for others.
+   */
+  readonly intermediary?: { readonly terms: RentalTerms };
+}
+
+export interface OpenVirtualRequest {
+  readonly peer: Address;
+  /** The intermediary, with whom we have the ledger channel `ledger`; she has `peerLedger` with `peer`. */
+  readonly via: Address;
+  readonly ledger: Hex;
+  readonly peerLedger: Hex;
+  /** [ours, the peer's] per asset of `ledger`. */
+  readonly balances: readonly (readonly [bigint, bigint])[];
+  /** The intermediary's fee per asset (see her terms), paid by us when V opens. */
+  readonly fee: readonly bigint[];
+  /** Seconds of validity: after them the intermediary may close V. */
+  readonly seconds: bigint;
+  readonly challengeDuration?: bigint;
 }
 
 export interface ClientDeps {
@@ -139,6 +169,8 @@ export interface ChannelInfo {
   readonly version: bigint | null;
   readonly balances: bigint[][] | null;
   readonly assets: readonly Asset[];
+  /** Set for virtual channels: funded by locks in ledger channels, settled by unlocking them. */
+  readonly virtual?: { readonly path: readonly Address[]; readonly unlocked: boolean };
 }
 
 interface Waiter {
@@ -166,6 +198,13 @@ export class Client {
   private readonly pollMs: number;
   private readonly graceMs: number;
   private closed = false;
+  /** Intermediary: V contexts by V id, and lock proposals waiting for their twin. */
+  private readonly virtualContexts = new Map<string, VirtualFundingMsg>();
+  private readonly virtualFinals = new Map<string, VirtualFinalMsg>();
+  private readonly pendingLocks = new Map<
+    string,
+    Map<number, { prev: State; next: State; params: Params; decide: (d: Decision) => void }>
+  >();
 
   constructor(private readonly deps: ClientDeps) {
     this.address = deps.signer.address;
@@ -220,6 +259,14 @@ export class Client {
         version: cur?.version ?? null,
         balances: cur ? cur.outcome.balances.map((row) => [...row]) : null,
         assets: cur?.outcome.assets ?? r.machine.pending?.state.outcome.assets ?? [],
+        ...(r.meta.virtual
+          ? {
+              virtual: {
+                path: (r.meta.virtual as { path: Address[] }).path,
+                unlocked: r.meta.unlocked === true,
+              },
+            }
+          : {}),
       };
     });
   }
@@ -512,6 +559,22 @@ export class Client {
           this.emit({ type: "rejected", peer: from, reason: msg.reason });
           return;
         }
+        case "virtualProposal":
+          return this.handleVirtualProposal(from, msg);
+        case "virtualAccept": {
+          const w = this.proposalWaiters.get(msg.proposalID);
+          if (w) w.resolve(msg.sig);
+          return;
+        }
+        case "virtualReject": {
+          const w = this.proposalWaiters.get(msg.proposalID);
+          if (w) w.reject(new ProposalRejectedError(from, msg.reason));
+          return;
+        }
+        case "virtualFunding":
+          return this.handleVirtualFunding(from, msg);
+        case "virtualFinal":
+          return this.handleVirtualFinal(msg);
         case "error":
           this.log("warn", "peer reported an error", { peer: from, reason: msg.reason });
           if (msg.channelID) await this.peerRefused(from, msg.channelID, msg.reason);
@@ -530,7 +593,19 @@ export class Client {
           ...(channelID ? { channelID } : {}),
         })
         .catch(() => undefined);
+      // A proposal of a version we already hold: the peer is behind (it missed our answer, e.g. a
+      // duplicate after a re-sync voided its proposal that we had signed). Without our latest state
+      // it would propose that version again and again; after the error (so that the error cannot
+      // void what the sync gives it) it gets our latest fully signed state.
+      if (msg.type === "update") this.syncIfBehind(from, msg.channelID, msg.state.version);
     });
+  }
+
+  private syncIfBehind(from: Address, channelID: Hex, version: bigint): void {
+    const rec = this.findRecord(channelID);
+    const cur = rec?.machine.current;
+    if (!rec || !cur || !sameAddress(this.peerOf(rec), from) || version > cur.state.version) return;
+    void this.sendSync(rec, from).catch(() => undefined);
   }
 
   private async handleProposal(
@@ -609,17 +684,22 @@ export class Client {
           }
           this.dropEffects(t.effects);
           const current = r.machine.current?.state as State;
-          const decision = await this.updateHandler({
-            channelID: id,
-            from,
-            current,
-            next: msg.state,
-            delta: balanceDelta(current, msg.state, r.machine.idx),
-          });
+          const decision =
+            r.machine.params.ledgerChannel && locksChanged(current, msg.state)
+              ? await this.decideVirtualLedgerUpdate(r, current, msg.state)
+              : await this.updateHandler({
+                  channelID: id,
+                  from,
+                  current,
+                  next: msg.state,
+                  delta: balanceDelta(current, msg.state, r.machine.idx),
+                });
           // The peer's proposal itself needs no persisting: nothing of ours leaves until we sign.
           if (decision.accept) {
             this.apply(r, acceptUpdate(t.machine, this.deps.signer));
-            if (msg.state.isFinal)
+            if (msg.state.isFinal && r.machine.params.virtualChannel) {
+              void this.unlockVirtual(id).catch((e) => this.logError(id, e));
+            } else if (msg.state.isFinal)
               this.persist({ ...this.record(id), meta: { ...this.record(id).meta, finalAt: Date.now() } });
           } else {
             this.apply(r, rejectUpdate(t.machine, decision.reason));
@@ -652,7 +732,11 @@ export class Client {
           this.apply(r, receiveSync(r.machine, msg.state, msg.sigs, peerIdx));
           // The peer is behind: tell it what we have (only then, so syncs never ping-pong).
           if (ours && ours.state.version > msg.state.version) await this.sendSync(this.record(id), from);
-          if (this.record(id).machine.phase === "Funding" && r.machine.phase === "InitSigning") {
+          if (
+            this.record(id).machine.phase === "Funding" &&
+            r.machine.phase === "InitSigning" &&
+            !r.machine.params.virtualChannel
+          ) {
             void this.fundAndWait(id).catch((e) => this.logError(id, e));
           }
         });
@@ -673,6 +757,293 @@ export class Client {
       const version = pending.state.version;
       this.failWaiter(r.channelID, version, new UpdateRejectedError(r.channelID, version, reason));
       this.apply(r, receiveRejection(r.machine, 1 - r.machine.idx, version, reason));
+    });
+  }
+
+  // ---------------------------------------------------------------- virtual channels
+
+  /**
+   * Opens a virtual channel V with `peer` through intermediary `via` (design.md section 5), with no
+   * transaction: both sign V's initial state, then each end locks V's funds in its ledger channel with
+   * the intermediary, who signs both locks only if they match. Resolves with V's id once our lock is
+   * signed; V is then updated directly with `update`/`pay`, without the intermediary.
+   */
+  async openVirtualChannel(req: OpenVirtualRequest): Promise<Hex> {
+    const ledger = this.record(req.ledger);
+    if (ledger.machine.phase !== "Acting") throw new ChannelBusyError(req.ledger, ledger.machine.phase);
+    if (!sameAddress(this.peerOf(ledger), req.via)) {
+      throw new PerunError("NOT_OUR_INTERMEDIARY", `Ledger channel ${req.ledger} is not with ${req.via}.`);
+    }
+    const assets = (ledger.machine.current?.state as State).outcome.assets;
+    const params = virtualParams({
+      alice: this.address,
+      bob: req.peer,
+      nonce: BigInt(`0x${randomBytes(32).toString("hex")}`),
+      challengeDuration: req.challengeDuration ?? 60n,
+    });
+    const initial = virtualInitialState(params, assets, req.balances);
+    const path = [this.address, req.via, req.peer];
+    const ledgerIDs = [req.ledger, req.peerLedger];
+    const fees = [[...req.fee]];
+    const expiry = (await this.deps.chain.now()) + req.seconds;
+    pathLocks(path, initial, fees); // validates shapes before anything is signed
+    const proposalID = `0x${randomBytes(32).toString("hex")}` as Hex;
+    const t = proposeInit(createMachine(params, 0), initial, this.deps.signer);
+    const vID = t.machine.channelID;
+    const meta = {
+      proposalID,
+      role: "proposer",
+      virtual: { path, ledgerIDs, fees, expiry, ledger: req.ledger },
+    };
+    this.persist({
+      channelID: vID,
+      machine: t.machine,
+      peers: [this.address, req.peer],
+      fundingDeadline: null,
+      meta,
+    });
+    const answer = new Promise<Hex>((resolve, reject) =>
+      this.proposalWaiters.set(proposalID, { resolve, reject }),
+    );
+    try {
+      await this.deps.transport.send(req.peer, {
+        type: "virtualProposal",
+        proposalID,
+        path,
+        ledgerIDs,
+        params,
+        initial,
+        sig: t.machine.pending?.sigs[0] as Hex,
+        fees,
+        expiry,
+      });
+      const peerSig = await this.withTimeout(answer, "the virtual channel proposal", req.peer);
+      await this.inQueue(vID, async () => {
+        const r = this.record(vID);
+        if (r.machine.phase === "InitSigning") this.apply(r, receiveAcceptance(r.machine, peerSig, 1, 0n));
+      });
+    } finally {
+      this.proposalWaiters.delete(proposalID);
+    }
+    await this.lockVirtual(vID, 0);
+    return vID;
+  }
+
+  /** The peer proposes V to us: check that we are its last participant and have the ledger channel. */
+  private async handleVirtualProposal(from: Address, msg: Extract<WireMsg, { type: "virtualProposal" }>) {
+    const reject = (reason: string) =>
+      this.deps.transport.send(from, { type: "virtualReject", proposalID: msg.proposalID, reason });
+    const { params, path } = msg;
+    if (path.length !== 3) return reject("only paths with one intermediary are supported");
+    if (!sameAddress(path[0], from) || !sameAddress(path[2], this.address))
+      return reject("we are not the path's end");
+    if (!params.virtualChannel || !sameAddress(params.participants[0]?.ethAddress, from)) {
+      return reject("not a virtual channel proposed by its first participant");
+    }
+    if (!sameAddress(params.participants[1]?.ethAddress, this.address))
+      return reject("we are not participant 1");
+    const ledger = this.findRecord(msg.ledgerIDs[1] as Hex);
+    if (!ledger || ledger.machine.phase !== "Acting" || !sameAddress(this.peerOf(ledger), path[1])) {
+      return reject("we have no open ledger channel with the intermediary");
+    }
+    const t = receiveUpdate(createMachine(params, 1), msg.initial, msg.sig, 0);
+    const vID = t.machine.channelID;
+    if (this.findRecord(vID)) return reject("channel id already in use");
+    const decision = await this.proposalHandler({ from, params, initial: msg.initial, fundingTimeout: 0n });
+    if (!decision.accept) return reject(decision.reason);
+    const meta = {
+      proposalID: msg.proposalID,
+      role: "responder",
+      virtual: {
+        path,
+        ledgerIDs: msg.ledgerIDs,
+        fees: msg.fees,
+        expiry: msg.expiry,
+        ledger: msg.ledgerIDs[1],
+      },
+    };
+    await this.inQueue(vID, async () => {
+      const rec: ChannelRecord = {
+        channelID: vID,
+        machine: t.machine,
+        peers: [from, this.address],
+        fundingDeadline: null,
+        meta,
+      };
+      this.records.set(vID.toLowerCase(), rec);
+      this.apply(rec, acceptUpdate(t.machine, this.deps.signer));
+    });
+    this.emit({ type: "opened", channelID: vID });
+    void this.lockVirtual(vID, 1).catch((e) => this.logError(vID, e));
+  }
+
+  /**
+   * Locks V's funds in our ledger channel with the intermediary (hop 0 for V.alice, hop 1 for V.bob):
+   * first the intermediary gets V's context (both signatures), then our lock update; once she signed
+   * it, V is funded for us.
+   */
+  private async lockVirtual(vID: Hex, hop: number): Promise<void> {
+    const v = this.record(vID);
+    const info = v.meta.virtual as { path: Address[]; ledgerIDs: Hex[]; fees: bigint[][]; expiry: bigint };
+    const signed = v.machine.current as { state: State; sigs: Hex[] };
+    const via = info.path[1] as Address;
+    await this.deps.transport.send(via, {
+      type: "virtualFunding",
+      path: info.path,
+      ledgerIDs: info.ledgerIDs,
+      params: v.machine.params,
+      initial: signed.state,
+      sigs: signed.sigs,
+      fees: info.fees,
+      expiry: info.expiry,
+    });
+    const ledgerID = info.ledgerIDs[hop] as Hex;
+    const hopInfo = pathLocks(info.path, signed.state, info.fees)[hop];
+    if (!hopInfo) throw new PerunError("VIRTUAL_PATH", `No hop ${hop} in the path of ${vID}.`);
+    const ledgerParams = this.record(ledgerID).machine.params;
+    const { roles, fee } = hopLockArgs(hopInfo, ledgerParams);
+    await this.update(ledgerID, (cur) =>
+      lockInLedger(cur, ledgerParams, { id: vID, initial: signed.state }, roles, fee),
+    );
+    await this.inQueue(vID, async () => this.markFunded(vID));
+  }
+
+  /** Intermediary: V's context from one of its ends, checked (both signatures) and kept for the locks. */
+  private async handleVirtualFunding(from: Address, msg: VirtualFundingMsg): Promise<void> {
+    if (!this.deps.options?.intermediary)
+      throw new PerunError("NOT_AN_INTERMEDIARY", "We do not offer virtual channels.");
+    if (msg.path.length !== 3 || !sameAddress(msg.path[1], this.address)) {
+      throw new PerunError("VIRTUAL_PATH", "We are not the intermediary of this path.");
+    }
+    if (!sameAddress(msg.path[0], from) && !sameAddress(msg.path[2], from)) {
+      throw new PerunError("VIRTUAL_PATH", "Only an end of the path may hand over its context.");
+    }
+    const id = channelId(msg.params);
+    if (id !== msg.initial.channelID)
+      throw new PerunError("VIRTUAL_PARAMS", "Params do not match the state.");
+    requireAllSigned(msg.params, msg.initial, msg.sigs);
+    this.virtualContexts.set(id.toLowerCase(), msg);
+  }
+
+  /** Intermediary: V's final state, which lets us accept the unlock of V in either ledger channel. */
+  private async handleVirtualFinal(msg: VirtualFinalMsg): Promise<void> {
+    const id = channelId(msg.params);
+    if (id !== msg.state.channelID || !msg.state.isFinal) {
+      throw new PerunError("VIRTUAL_FINAL", "Not a final state of the given virtual channel.");
+    }
+    requireAllSigned(msg.params, msg.state, msg.sigs);
+    this.virtualFinals.set(id.toLowerCase(), msg);
+  }
+
+  /**
+   * A ledger update that adds or removes a locked sub-allocation. As intermediary: a lock is signed
+   * only together with its twin in the other ledger channel, and only if our net is the fee whatever
+   * V's outcome; an unlock only with V's final state signed by both. Anything else is refused.
+   */
+  private async decideVirtualLedgerUpdate(
+    rec: ChannelRecord,
+    current: State,
+    next: State,
+  ): Promise<Decision> {
+    const added = next.outcome.locked.filter((l) => !current.outcome.locked.some((c) => c.ID === l.ID));
+    const removed = current.outcome.locked.filter((c) => !next.outcome.locked.some((l) => l.ID === c.ID));
+    if (added.length + removed.length !== 1) return { accept: false, reason: "one lock or unlock at a time" };
+    const params = rec.machine.params;
+    if (removed.length === 1) {
+      const vID = (removed[0] as { ID: Hex }).ID;
+      const fin = this.virtualFinals.get(vID.toLowerCase()) ?? this.ownFinal(vID);
+      if (!fin) return { accept: false, reason: "no final state of the virtual channel known" };
+      try {
+        checkUnlock(current, next, params, fin.state);
+      } catch (err) {
+        return { accept: false, reason: errorText(err) };
+      }
+      return { accept: true };
+    }
+    const terms = this.deps.options?.intermediary?.terms;
+    const vID = (added[0] as { ID: Hex }).ID;
+    const ctx = this.virtualContexts.get(vID.toLowerCase());
+    if (!terms || !ctx) return { accept: false, reason: "no virtual channel context for this lock" };
+    const hop = ctx.ledgerIDs.findIndex((l) => l.toLowerCase() === rec.channelID.toLowerCase());
+    if (hop < 0) return { accept: false, reason: "this ledger channel is not on the virtual channel's path" };
+    const now = await this.deps.chain.now();
+    const collateral = ctx.initial.outcome.balances.reduce(
+      (s, row) => s + (row[0] ?? 0n) + (row[1] ?? 0n),
+      0n,
+    );
+    const wanted = rentalFee(terms, collateral, ctx.expiry > now ? ctx.expiry - now : 0n);
+    // Rendezvous: the first lock waits for its twin; the second decides both.
+    return new Promise<Decision>((resolve) => {
+      const key = vID.toLowerCase();
+      const waiting = this.pendingLocks.get(key) ?? new Map();
+      waiting.set(hop, { prev: current, next, params, decide: resolve });
+      this.pendingLocks.set(key, waiting);
+      const left = waiting.get(0);
+      const right = waiting.get(1);
+      if (!left || !right) {
+        setTimeout(() => {
+          if (this.pendingLocks.get(key)?.get(hop)?.decide === resolve) {
+            this.pendingLocks.get(key)?.delete(hop);
+            resolve({ accept: false, reason: "the matching lock in the other ledger channel never came" });
+          }
+        }, this.peerTimeoutMs).unref();
+        return;
+      }
+      this.pendingLocks.delete(key);
+      const verdict = intermediaryLocksMatch(left, right, ctx.initial, this.address);
+      let decision: Decision;
+      if (!verdict.valid) decision = { accept: false, reason: verdict.reason };
+      else if ((verdict.fee[0] ?? 0n) < wanted) {
+        decision = { accept: false, reason: `fee ${verdict.fee[0]} below our terms (${wanted})` };
+      } else decision = { accept: true };
+      left.decide(decision);
+      right.decide(decision);
+    });
+  }
+
+  private ownFinal(vID: Hex): { state: State } | undefined {
+    const cur = this.findRecord(vID)?.machine.current;
+    return cur?.state.isFinal ? { state: cur.state } : undefined;
+  }
+
+  /**
+   * Optimistic close of V: V's final state (signed by both ends) unlocks V's funds in our ledger channel
+   * with the intermediary. The other end does the same in its ledger channel.
+   */
+  async settleVirtual(vID: Hex): Promise<void> {
+    const rec = this.record(vID);
+    if (rec.machine.phase === "Acting") {
+      const fin = await this.inQueue(vID, async () => {
+        const r = this.record(vID);
+        const t = proposeFinal(r.machine, this.deps.signer);
+        const waiter = this.waitFor(vID, (r.machine.current?.state.version as bigint) + 1n);
+        this.apply(r, t);
+        return { waiter };
+      });
+      await this.withTimeout(fin.waiter, `the final state of ${vID}`, this.peerOf(rec));
+    }
+    await this.unlockVirtual(vID);
+  }
+
+  private async unlockVirtual(vID: Hex): Promise<void> {
+    const v = this.record(vID);
+    if (v.meta.unlocked === true) return;
+    const cur = v.machine.current as { state: State; sigs: Hex[] };
+    if (!cur.state.isFinal) throw new ChannelBusyError(vID, v.machine.phase);
+    const info = v.meta.virtual as { path: Address[]; ledger: Hex };
+    await this.deps.transport.send(info.path[1] as Address, {
+      type: "virtualFinal",
+      params: v.machine.params,
+      state: cur.state,
+      sigs: cur.sigs,
+    });
+    const ledgerParams = this.record(info.ledger).machine.params;
+    await this.update(info.ledger, (s) => unlockFromLedger(s, ledgerParams, cur.state));
+    this.persist({ ...this.record(vID), meta: { ...this.record(vID).meta, unlocked: true } });
+    this.emit({
+      type: "withdrawn",
+      channelID: vID,
+      amounts: cur.state.outcome.balances.map((r) => r[v.machine.idx] ?? 0n),
     });
   }
 
@@ -910,6 +1281,9 @@ export class Client {
       case "propose":
         return { type: "update", channelID: msg.channelID, from: msg.from, state: msg.state, sig: msg.sig };
       case "accept":
+        if (msg.version === 0n && rec.meta.virtual) {
+          return { type: "virtualAccept", proposalID: rec.meta.proposalID as Hex, sig: msg.sig };
+        }
         if (msg.version === 0n && rec.meta.role === "responder") {
           return {
             type: "channelAccept",
@@ -1060,6 +1434,25 @@ export class ProposalDroppedError extends PerunError {
   constructor(reason: string) {
     super("PROPOSAL_DROPPED", `Our proposal was dropped: ${reason}.`, { hint: "Retry on the new state." });
   }
+}
+
+/** Whether the locked sub-allocations differ (a lock or unlock of a sub- or virtual channel). */
+function locksChanged(a: State, b: State): boolean {
+  if (a.outcome.locked.length !== b.outcome.locked.length) return true;
+  return a.outcome.locked.some((l, i) => l.ID !== b.outcome.locked[i]?.ID);
+}
+
+/** Every participant of `params` signed `state`. */
+function requireAllSigned(params: Params, state: State, sigs: readonly Hex[]): void {
+  params.participants.forEach((p, i) => {
+    const sig = sigs[i];
+    if (!sig || !sameAddress(recoverStateSigner(state, sig), p.ethAddress)) {
+      throw new PerunError(
+        "INVALID_SIGNATURE",
+        `Signature ${i} on the virtual channel's state is not by ${p.ethAddress}.`,
+      );
+    }
+  });
 }
 
 function sameAddress(a: string | undefined, b: string | undefined): boolean {

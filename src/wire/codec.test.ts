@@ -68,7 +68,54 @@ const params: fc.Arbitrary<Params> = fc.record({
   virtualChannel: fc.constant(false),
 });
 
+/** A virtual channel's params (two participants, no app) with a path of 1-3 intermediaries. */
+const virtualContext = fc
+  .record({
+    params: fc.record({
+      challengeDuration: fc.bigInt({ min: 1n, max: 1n << 32n }),
+      nonce: amount,
+      participants: fc.uniqueArray(fc.record({ ethAddress: address, ccAddress: fc.constant("0x" as Hex) }), {
+        minLength: 2,
+        maxLength: 2,
+        selector: (p) => p.ethAddress.toLowerCase(),
+      }),
+      app: fc.constant("0x0000000000000000000000000000000000000000" as Hex),
+      ledgerChannel: fc.constant(false),
+      virtualChannel: fc.constant(true),
+    }),
+    hops: fc.integer({ min: 1, max: 3 }),
+  })
+  .chain(({ params: p, hops }) =>
+    fc.record({
+      params: fc.constant(p),
+      path: fc.array(address, { minLength: hops + 2, maxLength: hops + 2 }),
+      ledgerIDs: fc.array(bytes32, { minLength: hops + 1, maxLength: hops + 1 }),
+      initial: state(2, fc.constant(channelId(p))).map((st) => ({
+        ...st,
+        outcome: { ...st.outcome, locked: [] },
+      })),
+      fees: fc.array(fc.array(amount, { minLength: 1, maxLength: 3 }), { minLength: hops, maxLength: hops }),
+      expiry: version,
+    }),
+  );
+
 const arbitraries: Record<WireMsg["type"], fc.Arbitrary<WireMsg>> = {
+  virtualProposal: fc
+    .tuple(virtualContext, bytes32, sig)
+    .map(([c, proposalID, sg]) => ({ type: "virtualProposal" as const, proposalID, sig: sg, ...c })),
+  virtualAccept: fc.record({ type: fc.constant("virtualAccept" as const), proposalID: bytes32, sig }),
+  virtualReject: fc.record({ type: fc.constant("virtualReject" as const), proposalID: bytes32, reason }),
+  virtualFunding: fc
+    .tuple(virtualContext, sig, sig)
+    .map(([c, s1, s2]) => ({ type: "virtualFunding" as const, sigs: [s1, s2], ...c })),
+  virtualFinal: virtualContext.chain((c) =>
+    fc.tuple(sig, sig).map(([s1, s2]) => ({
+      type: "virtualFinal" as const,
+      params: c.params,
+      state: c.initial,
+      sigs: [s1, s2],
+    })),
+  ),
   channelProposal: params.chain((p) =>
     fc.record({
       type: fc.constant("channelProposal" as const),

@@ -14,7 +14,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { isHex } from "../channel/hex.js";
-import type { Allocation, Asset, Hex, Params, State, SubAlloc } from "../channel/types.js";
+import type { Address, Allocation, Asset, Hex, Params, State, SubAlloc } from "../channel/types.js";
 import { MAX_UINT16, MAX_UINT64 } from "../channel/types.js";
 import { validateParams, validateState } from "../channel/validation.js";
 import { PerunError } from "../errors.js";
@@ -28,6 +28,9 @@ import type {
   UpdateAcceptMsg,
   UpdateMsg,
   UpdateRejectMsg,
+  VirtualFinalMsg,
+  VirtualFundingMsg,
+  VirtualProposalMsg,
   WireMsg,
   WireMsgType,
 } from "./messages.js";
@@ -48,6 +51,11 @@ const MSG_TYPES: readonly WireMsgType[] = [
   "updateReject",
   "sync",
   "error",
+  "virtualProposal",
+  "virtualAccept",
+  "virtualReject",
+  "virtualFunding",
+  "virtualFinal",
 ];
 
 /**
@@ -102,6 +110,26 @@ export function decodeMsg(bytes: Uint8Array, maxBytes: number = MAX_FRAME_BYTES)
       return decodeSync(m);
     case "error":
       return decodeError(m);
+    case "virtualProposal":
+      return decodeVirtualProposal(m);
+    case "virtualAccept":
+      keys(m, "virtualAccept", 3);
+      return {
+        type: "virtualAccept",
+        proposalID: hex(m.proposalID, "virtualAccept.proposalID", 32),
+        sig: hex(m.sig, "virtualAccept.sig", 65),
+      };
+    case "virtualReject":
+      keys(m, "virtualReject", 3);
+      return {
+        type: "virtualReject",
+        proposalID: hex(m.proposalID, "virtualReject.proposalID", 32),
+        reason: reason(m.reason, "virtualReject.reason"),
+      };
+    case "virtualFunding":
+      return decodeVirtualFunding(m);
+    case "virtualFinal":
+      return decodeVirtualFinal(m);
     default:
       throw new MalformedMessageError("message.type", `one of ${MSG_TYPES.join(", ")}`, m.type);
   }
@@ -151,6 +179,41 @@ function stringifyMsg(msg: WireMsg): string {
         msg.state,
         "state",
       )},"sigs":${arr(msg.sigs, "sigs", s)}}`;
+    case "virtualProposal":
+      return `{"type":"virtualProposal","proposalID":${s(msg.proposalID, "proposalID")},"path":${arr(
+        msg.path,
+        "path",
+        s,
+      )},"ledgerIDs":${arr(msg.ledgerIDs, "ledgerIDs", s)},"params":${encParams(msg.params)},"initial":${encState(
+        msg.initial,
+        "initial",
+      )},"sig":${s(msg.sig, "sig")},"fees":${arr(msg.fees, "fees", (row, f) => arr(row, f, b))},"expiry":${b(
+        msg.expiry,
+        "expiry",
+      )}}`;
+    case "virtualAccept":
+      return `{"type":"virtualAccept","proposalID":${s(msg.proposalID, "proposalID")},"sig":${s(msg.sig, "sig")}}`;
+    case "virtualReject":
+      return `{"type":"virtualReject","proposalID":${s(msg.proposalID, "proposalID")},"reason":${s(
+        msg.reason,
+        "reason",
+      )}}`;
+    case "virtualFunding":
+      return `{"type":"virtualFunding","path":${arr(msg.path, "path", s)},"ledgerIDs":${arr(
+        msg.ledgerIDs,
+        "ledgerIDs",
+        s,
+      )},"params":${encParams(msg.params)},"initial":${encState(msg.initial, "initial")},"sigs":${arr(
+        msg.sigs,
+        "sigs",
+        s,
+      )},"fees":${arr(msg.fees, "fees", (row, f) => arr(row, f, b))},"expiry":${b(msg.expiry, "expiry")}}`;
+    case "virtualFinal":
+      return `{"type":"virtualFinal","params":${encParams(msg.params)},"state":${encState(msg.state, "state")},"sigs":${arr(
+        msg.sigs,
+        "sigs",
+        s,
+      )}}`;
     case "error":
       return msg.channelID === undefined
         ? `{"type":"error","reason":${s(msg.reason, "reason")}}`
@@ -328,6 +391,83 @@ function decodeSync(m: Obj): SyncMsg {
     channelID: hex(m.channelID, "sync.channelID", 32),
     state: core("sync.state", "state", () => validateState(decState(m.state, "sync.state"))),
     sigs: sigs.map((x, i) => hex(x, `sync.sigs[${i}]`, 65)),
+  };
+}
+
+const MAX_PATH = 16;
+
+function decodePath(m: Obj, f: string): { path: Address[]; ledgerIDs: Hex[] } {
+  const path = array(m.path, `${f}.path`);
+  if (path.length < 3 || path.length > MAX_PATH) {
+    throw new MalformedMessageError(`${f}.path`, `3..${MAX_PATH} addresses`, path.length);
+  }
+  const ledgerIDs = array(m.ledgerIDs, `${f}.ledgerIDs`);
+  if (ledgerIDs.length !== path.length - 1) {
+    throw new MalformedMessageError(`${f}.ledgerIDs`, `${path.length - 1} channel ids`, ledgerIDs.length);
+  }
+  return {
+    path: path.map((x, i) => hex(x, `${f}.path[${i}]`, 20) as Address),
+    ledgerIDs: ledgerIDs.map((x, i) => hex(x, `${f}.ledgerIDs[${i}]`, 32)),
+  };
+}
+
+function decodeFees(m: Obj, f: string, hops: number): bigint[][] {
+  const fees = array(m.fees, `${f}.fees`);
+  if (fees.length !== hops) throw new MalformedMessageError(`${f}.fees`, `${hops} rows`, fees.length);
+  return fees.map((row, i) => uints(row, `${f}.fees[${i}]`));
+}
+
+function decodeVirtualProposal(m: Obj): VirtualProposalMsg {
+  keys(m, "virtualProposal", 9);
+  const { path, ledgerIDs } = decodePath(m, "virtualProposal");
+  const params = core("virtualProposal.params", "params", () => validateParams(decParams(m.params)));
+  return {
+    type: "virtualProposal",
+    proposalID: hex(m.proposalID, "virtualProposal.proposalID", 32),
+    path,
+    ledgerIDs,
+    params,
+    initial: core("virtualProposal.initial", "state", () =>
+      validateState(decState(m.initial, "virtualProposal.initial"), params),
+    ),
+    sig: hex(m.sig, "virtualProposal.sig", 65),
+    fees: decodeFees(m, "virtualProposal", path.length - 2),
+    expiry: uint(m.expiry, "virtualProposal.expiry", MAX_UINT64),
+  };
+}
+
+function decodeVirtualFunding(m: Obj): VirtualFundingMsg {
+  keys(m, "virtualFunding", 8);
+  const { path, ledgerIDs } = decodePath(m, "virtualFunding");
+  const params = core("virtualFunding.params", "params", () => validateParams(decParams(m.params)));
+  const sigs = array(m.sigs, "virtualFunding.sigs");
+  if (sigs.length !== 2) throw new MalformedMessageError("virtualFunding.sigs", "2 signatures", sigs.length);
+  return {
+    type: "virtualFunding",
+    path,
+    ledgerIDs,
+    params,
+    initial: core("virtualFunding.initial", "state", () =>
+      validateState(decState(m.initial, "virtualFunding.initial"), params),
+    ),
+    sigs: sigs.map((x, i) => hex(x, `virtualFunding.sigs[${i}]`, 65)),
+    fees: decodeFees(m, "virtualFunding", path.length - 2),
+    expiry: uint(m.expiry, "virtualFunding.expiry", MAX_UINT64),
+  };
+}
+
+function decodeVirtualFinal(m: Obj): VirtualFinalMsg {
+  keys(m, "virtualFinal", 4);
+  const params = core("virtualFinal.params", "params", () => validateParams(decParams(m.params)));
+  const sigs = array(m.sigs, "virtualFinal.sigs");
+  if (sigs.length !== 2) throw new MalformedMessageError("virtualFinal.sigs", "2 signatures", sigs.length);
+  return {
+    type: "virtualFinal",
+    params,
+    state: core("virtualFinal.state", "state", () =>
+      validateState(decState(m.state, "virtualFinal.state"), params),
+    ),
+    sigs: sigs.map((x, i) => hex(x, `virtualFinal.sigs[${i}]`, 65)),
   };
 }
 

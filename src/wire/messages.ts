@@ -76,7 +76,66 @@ export interface ErrorMsg {
   readonly channelID?: Hex;
 }
 
+/**
+ * Virtual channel V over a path [Alice, Ingrid, Bob] (design.md section 5): Alice proposes V to Bob
+ * (`virtualProposal`, with her signature on V's initial state), and each end hands the intermediary
+ * the same context (`virtualFunding`, with both signatures) before proposing its lock in its ledger
+ * channel with her.
+ */
+export interface VirtualProposalMsg {
+  readonly type: "virtualProposal";
+  readonly proposalID: Hex;
+  /** [Alice, intermediaries..., Bob]. */
+  readonly path: readonly Address[];
+  /** Ledger channel ids along the path: ledgerIDs[k] joins path[k] and path[k+1]. */
+  readonly ledgerIDs: readonly Hex[];
+  readonly params: Params;
+  readonly initial: State;
+  readonly sig: Hex;
+  /** fees[k][asset]: what intermediary path[k+1] charges. */
+  readonly fees: readonly (readonly bigint[])[];
+  /** Chain time after which an intermediary may close V. */
+  readonly expiry: bigint;
+}
+
+export interface VirtualAcceptMsg {
+  readonly type: "virtualAccept";
+  readonly proposalID: Hex;
+  readonly sig: Hex;
+}
+
+export interface VirtualRejectMsg {
+  readonly type: "virtualReject";
+  readonly proposalID: Hex;
+  readonly reason: string;
+}
+
+/** V's context for an intermediary: its params, initial state signed by both ends, path and fees. */
+export interface VirtualFundingMsg {
+  readonly type: "virtualFunding";
+  readonly path: readonly Address[];
+  readonly ledgerIDs: readonly Hex[];
+  readonly params: Params;
+  readonly initial: State;
+  readonly sigs: readonly Hex[];
+  readonly fees: readonly (readonly bigint[])[];
+  readonly expiry: bigint;
+}
+
+/** V's final state signed by both ends: lets an intermediary accept the unlock in a ledger channel. */
+export interface VirtualFinalMsg {
+  readonly type: "virtualFinal";
+  readonly params: Params;
+  readonly state: State;
+  readonly sigs: readonly Hex[];
+}
+
 export type WireMsg =
+  | VirtualProposalMsg
+  | VirtualAcceptMsg
+  | VirtualRejectMsg
+  | VirtualFundingMsg
+  | VirtualFinalMsg
   | ChannelProposalMsg
   | ChannelAcceptMsg
   | ChannelRejectMsg

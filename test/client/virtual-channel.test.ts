@@ -1,0 +1,154 @@
+/**
+ * Virtual channels through one intermediary, in process (real EVM, in-process wire): Alice and Bob,
+ * who share no ledger channel, open V through Ingrid with no transaction, pay each other directly
+ * (Ingrid sees nothing), close V optimistically into both ledger channels, then close those on chain:
+ * every payout is exact, Ingrid's included (she nets her fee, whatever V's outcome).
+ */
+import { parseEther } from "viem";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { RentalTerms } from "../../src/channel/fees.js";
+import { rentalFee } from "../../src/channel/fees.js";
+import { fundingId } from "../../src/channel/hash.js";
+import type { Hex } from "../../src/channel/types.js";
+import { UpdateRejectedError } from "../../src/client/errors.js";
+import { type Party, until, type World, world } from "./harness.js";
+
+const terms: RentalTerms = { baseFee: 1_000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
+const FIVE = parseEther("5");
+const ONE = parseEther("1");
+
+let w: World;
+beforeAll(async () => {
+  w = await world();
+});
+beforeEach(() => w.resetNetwork());
+
+async function network(): Promise<{ alice: Party; ingrid: Party; bob: Party; l1: Hex; l2: Hex }> {
+  const alice = await w.party("Alice", 1);
+  const bob = await w.party("Bob", 2);
+  const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } } });
+  const l1 = await alice.client.openChannel({
+    peer: ingrid.address,
+    assets: [w.eth],
+    balances: [[FIVE, FIVE]],
+  });
+  const l2 = await bob.client.openChannel({
+    peer: ingrid.address,
+    assets: [w.eth],
+    balances: [[FIVE, FIVE]],
+  });
+  await until(
+    () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
+  );
+  return { alice, ingrid, bob, l1, l2 };
+}
+
+describe("virtual channel through one intermediary", () => {
+  it("opens with no transaction, pays directly (Ingrid not involved), closes into both ledgers; payouts exact", async () => {
+    const { alice, ingrid, bob, l1, l2 } = await network();
+    const fee = rentalFee(terms, 2n * ONE, 3_600n);
+    const blockBefore = await w.conn.publicClient.getBlockNumber();
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee + 100n], // a little above the terms: the clock moves between quote and lock
+      seconds: 3_600n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    expect(await w.conn.publicClient.getBlockNumber()).toBe(blockBefore); // no transaction
+    expect(ingrid.client.channel(l1).balances).toEqual([[FIVE - ONE - fee - 100n, FIVE - ONE + fee + 100n]]);
+    expect(ingrid.client.channel(l2).balances).toEqual([[FIVE - ONE, FIVE - ONE]]);
+
+    const ingridUpdates = () => ingrid.events.filter((e) => e.type === "updated").length;
+    const seen = ingridUpdates();
+    for (let i = 0; i < 100; i++) await alice.client.pay(v, parseEther("0.003"));
+    for (let i = 0; i < 10; i++) await bob.client.pay(v, parseEther("0.01"));
+    expect(ingridUpdates()).toBe(seen); // intermediary messages per payment: 0
+    expect(bob.client.channel(v).balances).toEqual([[parseEther("0.8"), parseEther("1.2")]]);
+
+    await alice.client.settleVirtual(v);
+    await until(() => bob.client.channel(v).virtual?.unlocked === true, 10_000, "Bob unlocked");
+    expect(await w.conn.publicClient.getBlockNumber()).toBe(blockBefore); // closing V: no transaction either
+    const aliceL1 = FIVE - ONE - fee - 100n + parseEther("0.8");
+    const ingridL1 = FIVE - ONE + fee + 100n + parseEther("1.2");
+    const ingridL2 = FIVE - ONE + parseEther("0.8");
+    const bobL2 = FIVE - ONE + parseEther("1.2");
+    expect(alice.client.channel(l1).balances).toEqual([[aliceL1, ingridL1]]);
+    expect(bob.client.channel(l2).balances).toEqual([[bobL2, ingridL2]]);
+    expect(ingridL1 + ingridL2 - 2n * FIVE).toBe(fee + 100n); // Ingrid nets exactly her fee
+
+    // Close the ledger channels on chain: the payouts are the ledgers' final balances.
+    await alice.client.settle(l1);
+    await bob.client.settle(l2);
+    await until(
+      () =>
+        ingrid.client.channel(l1).phase === "Withdrawn" && ingrid.client.channel(l2).phase === "Withdrawn",
+      15_000,
+      "Ingrid withdrew",
+    );
+    const paid = (p: Party, id: Hex) =>
+      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    expect(paid(alice, l1)).toEqual([aliceL1]);
+    expect(paid(ingrid, l1)).toEqual([ingridL1]);
+    expect(paid(ingrid, l2)).toEqual([ingridL2]);
+    expect(paid(bob, l2)).toEqual([bobL2]);
+    expect(await w.ethHolder.holdings(fundingId(l1, ingrid.address))).toBe(0n);
+    for (const p of [alice, ingrid, bob]) await p.stop();
+  });
+
+  it("Ingrid refuses a fee below her terms: both locks are rejected and nothing changes", async () => {
+    const { alice, ingrid, bob, l1, l2 } = await network();
+    const err = await alice.client
+      .openVirtualChannel({
+        peer: bob.address,
+        via: ingrid.address,
+        ledger: l1,
+        peerLedger: l2,
+        balances: [[ONE, ONE]],
+        fee: [1n],
+        seconds: 3_600n,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpdateRejectedError);
+    expect((err as Error).message).toMatch(/below our terms/);
+    await until(() => ingrid.client.channel(l2).phase === "Acting");
+    expect(ingrid.client.channel(l1).version).toBe(0n);
+    expect(ingrid.client.channel(l2).version).toBe(0n);
+    expect(alice.client.channel(l1).balances).toEqual([[FIVE, FIVE]]);
+    for (const p of [alice, ingrid, bob]) await p.stop();
+  });
+
+  it("a party that is not an intermediary never locks funds for others", async () => {
+    const alice = await w.party("Alice", 1);
+    const bob = await w.party("Bob", 2);
+    const carol = await w.party("Carol", 4); // no intermediary terms
+    const l1 = await alice.client.openChannel({
+      peer: carol.address,
+      assets: [w.eth],
+      balances: [[FIVE, FIVE]],
+    });
+    const l2 = await bob.client.openChannel({
+      peer: carol.address,
+      assets: [w.eth],
+      balances: [[FIVE, FIVE]],
+    });
+    await until(() => carol.client.channel(l2).phase === "Acting");
+    const err = await alice.client
+      .openVirtualChannel({
+        peer: bob.address,
+        via: carol.address,
+        ledger: l1,
+        peerLedger: l2,
+        balances: [[ONE, ONE]],
+        fee: [10n ** 15n],
+        seconds: 60n,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpdateRejectedError);
+    expect(carol.client.channel(l1).version).toBe(0n);
+    for (const p of [alice, carol, bob]) await p.stop();
+  });
+});
