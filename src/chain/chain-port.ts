@@ -5,12 +5,12 @@
  * `EthChain` implements it with the contract bindings of this folder; any
  * EVM chain reachable through a ChainConnection works.
  */
-import type { Abi } from "viem";
+import { type Abi, decodeFunctionData } from "viem";
 import type { Asset, Hex, Params, State, WithdrawalAuth } from "../channel/types.js";
 import { type ChannelUpdateEvent, type Dispute, EthAdjudicator, type SignedState } from "./adjudicator.js";
 import { EthAssetHolder } from "./asset-holder.js";
 import type { ChainConnection } from "./connection.js";
-import { AssetHolderERC20Abi } from "./generated/index.js";
+import { AdjudicatorAbi, AssetHolderERC20Abi } from "./generated/index.js";
 
 export type { ChannelUpdateEvent, Dispute, SignedState };
 
@@ -29,6 +29,11 @@ export interface ChainPort {
   dispute(channelID: Hex): Promise<Dispute | undefined>;
   /** ChannelUpdate events in blocks [fromBlock, toBlock]. */
   channelUpdates(fromBlock: bigint, toBlock: bigint): Promise<ChannelUpdateEvent[]>;
+  /**
+   * The signed states a `register` or `progress` transaction put on chain (the channel and its
+   * sub-channels), read from its calldata: how a watcher learns a state it never saw off-chain.
+   */
+  registeredStates(txHash: Hex): Promise<SignedState[]>;
 }
 
 /** ChainPort over a ChainConnection, paying gas with `key`. */
@@ -84,6 +89,21 @@ export class EthChain implements ChainPort {
 
   channelUpdates(fromBlock: bigint, toBlock: bigint): Promise<ChannelUpdateEvent[]> {
     return this.adjudicator.channelUpdates(fromBlock, undefined, toBlock);
+  }
+
+  async registeredStates(txHash: Hex): Promise<SignedState[]> {
+    const tx = await this.conn.publicClient.getTransaction({ hash: txHash });
+    if (!tx.to || tx.to.toLowerCase() !== this.adjudicatorAddress.toLowerCase()) return [];
+    try {
+      const call = decodeFunctionData({ abi: AdjudicatorAbi, data: tx.input });
+      if (call.functionName === "register") {
+        const [channel, subs] = call.args as unknown as [SignedState, readonly SignedState[]];
+        return [channel, ...subs];
+      }
+    } catch {
+      // not a call we know: nothing to learn from it
+    }
+    return [];
   }
 
   /** The binding for an asset's holder; ERC20 holders are told apart by their `token()`. */

@@ -17,7 +17,7 @@ import { DisputePhase } from "../chain/adjudicator.js";
 import type { ChainPort, ChannelUpdateEvent } from "../chain/chain-port.js";
 import type { AppRules } from "../channel/app.js";
 import { type RentalTerms, rentalFee } from "../channel/fees.js";
-import { channelId, fundingId } from "../channel/hash.js";
+import { channelId, fundingId, hashState } from "../channel/hash.js";
 import {
   acceptUpdate,
   type ChannelMsg,
@@ -173,6 +173,13 @@ export interface ChannelInfo {
   readonly virtual?: { readonly path: readonly Address[]; readonly unlocked: boolean };
 }
 
+/** A fully signed state with its params: what `register` takes for a (sub-)channel. */
+interface SignedSub {
+  readonly params: Params;
+  readonly state: State;
+  readonly sigs: readonly Hex[];
+}
+
 interface Waiter {
   resolve(v: State): void;
   reject(e: unknown): void;
@@ -201,6 +208,8 @@ export class Client {
   /** Intermediary: V contexts by V id, and lock proposals waiting for their twin. */
   private readonly virtualContexts = new Map<string, VirtualFundingMsg>();
   private readonly virtualFinals = new Map<string, VirtualFinalMsg>();
+  /** Fully signed states learned from registrations on chain, by channel id. */
+  private readonly chainStates = new Map<string, SignedSub[]>();
   private readonly pendingLocks = new Map<
     string,
     Map<number, { prev: State; next: State; params: Params; decide: (d: Decision) => void }>
@@ -471,7 +480,12 @@ export class Client {
    * hold a newer state), a progress, or the conclusion (withdraw our funds).
    */
   async onChainUpdate(ev: ChannelUpdateEvent): Promise<void> {
-    const rec = this.records.get(ev.channelID.toLowerCase()) ?? this.findRecord(ev.channelID);
+    const key = ev.channelID.toLowerCase();
+    const rec = this.records.get(key);
+    const intermediated = this.virtualContexts.has(key);
+    if (!rec && !intermediated) return;
+    if (ev.phase === DisputePhase.DISPUTE) await this.learnRegistered(ev.transactionHash);
+    if (intermediated) await this.defendIntermediated(ev.channelID);
     if (!rec) return;
     const id = rec.channelID;
     if (ev.phase === DisputePhase.DISPUTE || ev.phase === DisputePhase.FORCEEXEC) {
@@ -517,7 +531,12 @@ export class Client {
   async tick(now: bigint): Promise<void> {
     for (const rec of [...this.records.values()]) {
       const m = rec.machine;
-      if ((m.phase === "Registered" || m.phase === "Progressed") && m.dispute && now >= m.dispute.timeout) {
+      if (
+        (m.phase === "Registered" || m.phase === "Progressed") &&
+        m.dispute &&
+        now >= m.dispute.timeout &&
+        !m.params.virtualChannel // concluded through its ledger channels
+      ) {
         await this.concludeOnChain(rec);
       } else if (m.phase === "Withdrawing") {
         await this.withdrawAll(rec.channelID);
@@ -1001,6 +1020,80 @@ export class Client {
     });
   }
 
+  /** Every fully signed state we know of channel `id`: ours, learned on chain, or handed to us as intermediary. */
+  private knownSubStates(id: Hex): SignedSub[] {
+    const key = id.toLowerCase();
+    const out: SignedSub[] = [...(this.chainStates.get(key) ?? [])];
+    const cur = this.findRecord(id)?.machine;
+    if (cur?.current?.sigs.every((x) => x !== null)) {
+      out.push({ params: cur.params, state: cur.current.state, sigs: cur.current.sigs as Hex[] });
+    }
+    const fin = this.virtualFinals.get(key);
+    if (fin) out.push({ params: fin.params, state: fin.state, sigs: fin.sigs });
+    const ctx = this.virtualContexts.get(key);
+    if (ctx) out.push({ params: ctx.params, state: ctx.initial, sigs: ctx.sigs });
+    return out.sort((a, b) =>
+      a.state.version > b.state.version ? -1 : a.state.version < b.state.version ? 1 : 0,
+    );
+  }
+
+  /**
+   * The sub-channel state to register with its parent: our newest, unless the chain already holds a
+   * state of it that can no longer be refuted (then exactly that one, or the registration would fail).
+   */
+  private async subStateToRegister(id: Hex): Promise<SignedSub | undefined> {
+    const known = this.knownSubStates(id);
+    const onChain = await this.deps.chain.dispute(id);
+    if (!onChain) return known[0];
+    const same = known.find((k) => hashState(k.state) === onChain.stateHash);
+    const newest = known[0];
+    const refutable =
+      onChain.phase === DisputePhase.DISPUTE && (await this.deps.chain.now()) < onChain.timeout;
+    if (newest && refutable && newest.state.version > onChain.version) return newest;
+    return same;
+  }
+
+  /** Remembers the signed states a registration put on chain, for channels we hold or intermediate. */
+  private async learnRegistered(txHash: Hex): Promise<void> {
+    let states: SignedSub[];
+    try {
+      states = await this.deps.chain.registeredStates(txHash);
+    } catch (err) {
+      this.log("warn", "cannot read a registration's calldata", { txHash, error: errorText(err) });
+      return;
+    }
+    for (const st of states) {
+      const key = st.state.channelID.toLowerCase();
+      if (!this.records.has(key) && !this.virtualContexts.has(key)) continue;
+      const list = this.chainStates.get(key) ?? [];
+      if (!list.some((x) => hashState(x.state) === hashState(st.state))) list.push(st);
+      this.chainStates.set(key, list);
+    }
+  }
+
+  /**
+   * As intermediary, a virtual channel we lock funds for went on chain: dispute every ledger channel of
+   * ours that still locks it, so V is settled in both and our net stays the fee.
+   */
+  private async defendIntermediated(vID: Hex): Promise<void> {
+    for (const rec of [...this.records.values()]) {
+      const cur = rec.machine.current?.state;
+      if (
+        !rec.machine.params.ledgerChannel ||
+        !cur?.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase())
+      ) {
+        continue;
+      }
+      if (["Acting", "Signing", "Final"].includes(rec.machine.phase)) {
+        this.log("info", "virtual channel disputed: disputing our ledger channel that locks it", {
+          virtual: vID,
+          ledger: rec.channelID,
+        });
+        await this.dispute(rec.channelID).catch((e) => this.logError(rec.channelID, e));
+      }
+    }
+  }
+
   private ownFinal(vID: Hex): { state: State } | undefined {
     const cur = this.findRecord(vID)?.machine.current;
     return cur?.state.isFinal ? { state: cur.state } : undefined;
@@ -1118,15 +1211,25 @@ export class Client {
 
   // ------------------------------------------------------------------ chain
 
-  private async registerOnChain(rec: ChannelRecord): Promise<void> {
-    const cur = rec.machine.current;
-    if (!cur) return;
+  private async registerOnChain(rec0: ChannelRecord): Promise<void> {
+    // A virtual channel is registered as a sub-channel of our ledger channel with the intermediary.
+    const rec = rec0.machine.params.virtualChannel
+      ? this.findRecord((rec0.meta.virtual as { ledger: Hex }).ledger)
+      : rec0;
+    const cur = rec?.machine.current;
+    if (!rec || !cur) return;
     try {
-      await this.deps.chain.register({
-        params: rec.machine.params,
-        state: cur.state,
-        sigs: cur.sigs as Hex[],
-      });
+      const subs: SignedSub[] = [];
+      for (const sa of cur.state.outcome.locked) {
+        const sub = await this.subStateToRegister(sa.ID);
+        if (!sub)
+          throw new PerunError("UNKNOWN_SUBCHANNEL", `No signed state of sub-channel ${sa.ID} is known.`);
+        subs.push(sub);
+      }
+      await this.deps.chain.register(
+        { params: rec.machine.params, state: cur.state, sigs: cur.sigs as Hex[] },
+        subs,
+      );
     } catch (err) {
       // Someone registered the same or a newer state first, or the dispute moved on: the watcher's
       // events tell us what is on chain.
@@ -1153,7 +1256,20 @@ export class Client {
         });
         return;
       }
-      await this.deps.chain.conclude(m.params, state, []);
+      const subStates: State[] = [];
+      for (const sa of state.outcome.locked) {
+        const onChain = await this.deps.chain.dispute(sa.ID);
+        const match = this.knownSubStates(sa.ID).find(
+          (c) => onChain && hashState(c.state) === onChain.stateHash,
+        );
+        if (!match)
+          throw new PerunError(
+            "UNKNOWN_SUBCHANNEL",
+            `The registered state of sub-channel ${sa.ID} is unknown.`,
+          );
+        subStates.push(match.state);
+      }
+      await this.deps.chain.conclude(m.params, state, subStates);
     } catch (err) {
       this.log("warn", "conclude failed (will retry)", { channelID: rec.channelID, error: errorText(err) });
     } finally {

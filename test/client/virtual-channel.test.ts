@@ -151,4 +151,82 @@ describe("virtual channel through one intermediary", () => {
     expect(carol.client.channel(l1).version).toBe(0n);
     for (const p of [alice, carol, bob]) await p.stop();
   });
+
+  it("Bob goes offline: Alice gets her money through the chain, Ingrid nets her fee, Bob's share waits for him", async () => {
+    const { alice, ingrid, bob, l1, l2 } = await network();
+    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 3_600n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    await alice.client.pay(v, parseEther("0.4")); // V: Alice 0.6, Bob 1.4
+    await bob.stop();
+    w.net.disconnect(bob.address);
+
+    // Alice disputes her ledger channel with V as sub-channel; Ingrid's watcher disputes L2 too.
+    await alice.client.dispute(l1);
+    await until(() => ingrid.client.channel(l2).phase === "Registered", 10_000, "Ingrid disputed L2");
+    await w.advance(61);
+    await until(
+      () => alice.client.channel(l1).phase === "Withdrawn" && ingrid.client.channel(l2).phase === "Withdrawn",
+      20_000,
+      "withdrawals",
+    );
+    const paid = (p: Party, id: Hex) =>
+      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    const aliceL1 = FIVE - ONE - fee + parseEther("0.6");
+    expect(paid(alice, l1)).toEqual([aliceL1]);
+    await until(() => paid(ingrid, l1).length === 1, 10_000, "Ingrid withdrew L1");
+    const ingridTotal = (paid(ingrid, l1)[0] ?? 0n) + (paid(ingrid, l2)[0] ?? 0n);
+    expect(ingridTotal - 2n * FIVE).toBe(fee); // Ingrid loses nothing: she nets her fee
+    expect(await w.ethHolder.holdings(fundingId(l2, bob.address))).toBe(FIVE - ONE + parseEther("1.4"));
+    for (const p of [alice, ingrid]) await p.stop();
+  });
+
+  it("Alice registers an old V state: Bob's watcher refutes with the newest; everyone is paid by it", async () => {
+    const { alice, ingrid, bob, l1, l2 } = await network();
+    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 3_600n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const v0 = alice.store.getChannel(v)!.machine;
+    const l1rec = alice.store.getChannel(l1)!.machine;
+    for (let i = 0; i < 5; i++) await alice.client.pay(v, parseEther("0.1")); // V: Alice 0.5, Bob 1.5
+    await alice.stop();
+    // Alice cheats: L1 with V at version 0 (Alice 1, Bob 1).
+    await alice.chain.register(
+      { params: l1rec.params, state: l1rec.current!.state, sigs: l1rec.current!.sigs as Hex[] },
+      [{ params: v0.params, state: v0.current!.state, sigs: v0.current!.sigs as Hex[] }],
+    );
+    await until(async () => (await bob.chain.dispute(v))?.version === 5n, 10_000, "Bob refuted V");
+    await w.advance(61);
+    await until(() => bob.client.channel(l2).phase === "Withdrawn", 20_000, "Bob withdrew");
+    const paid = (p: Party, id: Hex) =>
+      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    expect(paid(bob, l2)).toEqual([FIVE - ONE + parseEther("1.5")]);
+    await until(
+      () => paid(ingrid, l1).length === 1 && paid(ingrid, l2).length === 1,
+      20_000,
+      "Ingrid withdrew both",
+    );
+    expect((paid(ingrid, l1)[0] ?? 0n) + (paid(ingrid, l2)[0] ?? 0n) - 2n * FIVE).toBe(fee);
+    // Alice's share (per the newest state) waits for her on chain.
+    expect(await w.ethHolder.holdings(fundingId(l1, alice.address))).toBe(
+      FIVE - ONE - fee + parseEther("0.5"),
+    );
+    for (const p of [bob, ingrid]) await p.stop();
+  });
 });
