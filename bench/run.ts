@@ -19,6 +19,7 @@ import type { State } from "../src/channel/types.js";
 import { measureCrypto } from "./crypto.js";
 import { type GasRecord, measureGas } from "./gas-scenario.js";
 import { measureLedger } from "./ledger.js";
+import { measureVirtual } from "./virtual.js";
 
 // Compiled to dist/bench/run.js; sources and results live at the repository root.
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
   );
   const crypto = measureCrypto(sampleState);
   const ledger = await measureLedger(crypto);
+  const virtual = await measureVirtual();
 
   const result = {
     startedAt,
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
     },
     crypto,
     ledger,
+    virtual,
   };
   const outDir = join(root, "bench", "results");
   mkdirSync(outDir, { recursive: true });
@@ -103,9 +106,20 @@ async function main(): Promise<void> {
     `| ratio to the bound | ${ledger.ratioToSignatureBound} |`,
     `| latency p50 / p99 (ms) | ${ledger.updateLatencyMs.p50} / ${ledger.updateLatencyMs.p99} |`,
   ].join("\n");
-  writeFileSync(join(outDir, "latest.md"), `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n`);
+  const virtualTable = [
+    "| virtual channel, 1 intermediary | figure |",
+    "|---|---:|",
+    `| open latency (ms, median) | ${virtual.openLatencyMs.intermediaries1} |`,
+    `| close latency (ms, median) | ${virtual.closeLatencyMs.intermediaries1} |`,
+    `| V updates/s (same setup: ledger ${virtual.ledgerUpdatesPerSecondSameSetup}/s) | ${virtual.updatesPerSecond} (${virtual.ratioToLedger}x) |`,
+    `| intermediary messages per payment | ${virtual.intermediaryMessagesPerPayment} |`,
+  ].join("\n");
+  writeFileSync(
+    join(outDir, "latest.md"),
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n`,
+  );
   process.stdout.write(
-    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
   );
   process.stdout.write(`targets: ${JSON.stringify(result.gasTargets)}\nwrote bench/results/latest.json\n`);
 }
