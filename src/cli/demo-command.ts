@@ -39,6 +39,7 @@ import {
 import type { Address, Hex, Params, State } from "../channel/types.js";
 import { ZERO_ADDRESS } from "../channel/types.js";
 import { PerunError } from "../errors.js";
+import { runVirtualDemo } from "./demo-virtual.js";
 import { UsageError } from "./usage-error.js";
 
 interface Party {
@@ -75,7 +76,8 @@ export async function demoCommand(opts: { rpc?: string; payments?: string }): Pr
   log(
     `chain: ${conn.url === "embedded" ? "embedded EVM (Hardhat EDR, in process)" : conn.url}, id ${conn.chainId}`,
   );
-  await runLedgerDemo(conn, n, log);
+  const deployment = await runLedgerDemo(conn, n, log);
+  await runVirtualDemo(conn, deployment, n, log);
 }
 
 export async function runLedgerDemo(conn: ChainConnection, payments: number, log: (s: string) => void) {
@@ -200,6 +202,7 @@ export async function runLedgerDemo(conn: ChainConnection, payments: number, log
     if (left !== 0n) throw new DemoCheckError(`${p.name}'s holdings after withdrawing`, 0n, left);
   }
   log("check: every wallet = before - deposit - gas fees + final channel balance; holdings empty. OK");
+  return deployment;
 }
 
 function fee(r: TransactionReceipt): bigint {
