@@ -120,6 +120,11 @@ export interface ClientOptions {
    * renting the line: collateral x time). Without it we never lock funds for others.
    */
   readonly intermediary?: { readonly terms: RentalTerms };
+  /**
+   * Unlock a virtual channel into our ledger channel as soon as we signed its final state (default).
+   * Off: the funds stay locked until `settleVirtual` is called (e.g. to batch ledger updates).
+   */
+  readonly unlockOnFinal?: boolean;
 }
 
 export interface OpenVirtualRequest {
@@ -716,7 +721,11 @@ export class Client {
           // The peer's proposal itself needs no persisting: nothing of ours leaves until we sign.
           if (decision.accept) {
             this.apply(r, acceptUpdate(t.machine, this.deps.signer));
-            if (msg.state.isFinal && r.machine.params.virtualChannel) {
+            if (
+              msg.state.isFinal &&
+              r.machine.params.virtualChannel &&
+              this.deps.options?.unlockOnFinal !== false
+            ) {
               void this.unlockVirtual(id).catch((e) => this.logError(id, e));
             } else if (msg.state.isFinal)
               this.persist({ ...this.record(id), meta: { ...this.record(id).meta, finalAt: Date.now() } });
@@ -1090,6 +1099,33 @@ export class Client {
           ledger: rec.channelID,
         });
         await this.dispute(rec.channelID).catch((e) => this.logError(rec.channelID, e));
+      }
+    }
+    // A stale state of V on chain (say, the ends collude: one unlocked with the final state, the other
+    // registers an old one) is refuted with the newest we know, through any ledger channel of ours that
+    // still locks V: otherwise the two ledgers would settle V differently and we would pay the gap.
+    const onChain = await this.deps.chain.dispute(vID);
+    const newest = this.knownSubStates(vID)[0];
+    if (
+      onChain &&
+      newest &&
+      onChain.phase === DisputePhase.DISPUTE &&
+      newest.state.version > onChain.version &&
+      (await this.deps.chain.now()) < onChain.timeout
+    ) {
+      const parent = [...this.records.values()].find(
+        (r) =>
+          r.machine.params.ledgerChannel &&
+          r.machine.current?.state.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase()),
+      );
+      if (parent) {
+        this.log("warn", "stale virtual channel state on chain: refuting", {
+          virtual: vID,
+          registered: `${onChain.version}`,
+          ours: `${newest.state.version}`,
+        });
+        this.emit({ type: "refuted", channelID: vID, stale: onChain.version, ours: newest.state.version });
+        await this.registerOnChain(parent);
       }
     }
   }

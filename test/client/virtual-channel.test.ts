@@ -229,4 +229,63 @@ describe("virtual channel through one intermediary", () => {
     );
     for (const p of [bob, ingrid]) await p.stop();
   });
+
+  it("Alice and Bob collude against Ingrid (Bob unlocks with the final state, Alice registers an old one): Ingrid refutes and nets her fee", async () => {
+    const alice = await w.party("Alice", 1, { options: { unlockOnFinal: false } });
+    const bob = await w.party("Bob", 2);
+    const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } } });
+    const l1 = await alice.client.openChannel({
+      peer: ingrid.address,
+      assets: [w.eth],
+      balances: [[FIVE, FIVE]],
+    });
+    const l2 = await bob.client.openChannel({
+      peer: ingrid.address,
+      assets: [w.eth],
+      balances: [[FIVE, FIVE]],
+    });
+    await until(
+      () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
+    );
+    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 3_600n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const v0 = alice.store.getChannel(v)!.machine;
+    const l1rec = alice.store.getChannel(l1)!.machine; // L1 with V locked
+    await alice.client.pay(v, parseEther("0.9")); // V: Alice 0.1, Bob 1.9
+    await bob.client.settleVirtual(v); // final state; Bob unlocks L2 (Ingrid pays out V.alice = 0.1 there)
+    await until(() => bob.client.channel(v).virtual?.unlocked === true, 10_000, "Bob unlocked");
+    await alice.stop(); // Alice never unlocks L1 ...
+    // ... and registers L1 with V at version 0 (Alice 1, Bob 1): settled so, Ingrid would get only 1 in L1.
+    await alice.chain.register(
+      { params: l1rec.params, state: l1rec.current!.state, sigs: l1rec.current!.sigs as Hex[] },
+      [{ params: v0.params, state: v0.current!.state, sigs: v0.current!.sigs as Hex[] }],
+    );
+    await until(
+      () => ingrid.events.some((e) => e.type === "refuted" && e.channelID === v),
+      10_000,
+      "Ingrid refuted V",
+    );
+    await until(async () => (await ingrid.chain.dispute(v))?.version === 2n, 10_000, "V final on chain");
+    await w.advance(61);
+    await until(() => ingrid.client.channel(l1).phase === "Withdrawn", 20_000, "Ingrid withdrew L1");
+    const paid = (p: Party, id: Hex) =>
+      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    // L1 pays Ingrid her balance + V.bob's final share; with L2 (unlocked: her balance + V.alice's) she nets the fee.
+    expect(paid(ingrid, l1)).toEqual([FIVE - ONE + fee + parseEther("1.9")]);
+    expect(ingrid.client.channel(l2).balances).toEqual([
+      [FIVE - ONE + parseEther("1.9"), FIVE - ONE + parseEther("0.1")],
+    ]);
+    const ingridNet = (paid(ingrid, l1)[0] ?? 0n) + (FIVE - ONE + parseEther("0.1")) - 2n * FIVE;
+    expect(ingridNet).toBe(fee);
+    for (const p of [bob, ingrid]) await p.stop();
+  });
 });
