@@ -25,13 +25,24 @@ Usage:
   Talking to a running node (--api defaults to http://127.0.0.1:5001; amounts in ether, e.g. 1.5):
   perun open --api <url> --peer <0x..> [--peer-url ws://..] --deposit <eth> [--peer-deposit <eth>]
              [--asset ETH]                  open a ledger channel; prints its id once funded
+  perun open-virtual --api <url> --peer <0x..> --via <0x..> --ledger <id> --peer-ledger <id>
+             --deposit <eth> [--peer-deposit <eth>] (--fee <eth> | --via-api <url>) --seconds <n>
+                                            open a virtual channel with --peer through the
+                                            intermediary --via (no transaction): --ledger is our
+                                            ledger channel with her, --peer-ledger hers with the
+                                            peer; we pay her --fee, or the fee her terms ask for
+                                            (quoted from GET <via-api>/v1/info) for --seconds of
+                                            validity. Prints its id once our side is locked
   perun pay --api <url> --channel <id> --amount <eth>
-                                            pay the peer in the channel
-  perun channels --api <url>                list channels: id, peer, phase, version, balances
+                                            pay the peer in the channel (ledger or virtual)
+  perun channels --api <url>                list channels: id, peer, via (the intermediary, once
+                                            any channel is virtual), phase, version, balances
   perun close --api <url> --channel <id> [--force]
                                             close cooperatively (or by dispute with --force) and
-                                            withdraw; returns once our funds are withdrawn
-  perun dispute --api <url> --channel <id>  register our latest state on chain
+                                            withdraw; returns once our funds are withdrawn. A virtual
+                                            channel closes cooperatively only: its funds return to
+                                            our ledger channel (dispute: close that with --force)
+  perun dispute --api <url> --channel <id>  register our latest state on chain (ledger channels)
   perun help                                this text
 
 Exit codes: 0 ok, 1 failure (message on stderr), 2 bad arguments or config file.
@@ -55,12 +66,30 @@ const OPTIONS = {
   channel: { type: "string" },
   amount: { type: "string" },
   force: { type: "boolean" },
+  via: { type: "string" },
+  "via-api": { type: "string" },
+  ledger: { type: "string" },
+  "peer-ledger": { type: "string" },
+  fee: { type: "string" },
+  seconds: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 /** Options each API client command takes; any other is refused rather than silently ignored. */
 const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   open: ["api", "peer", "peer-url", "deposit", "peer-deposit", "asset"],
+  "open-virtual": [
+    "api",
+    "peer",
+    "via",
+    "ledger",
+    "peer-ledger",
+    "deposit",
+    "peer-deposit",
+    "fee",
+    "via-api",
+    "seconds",
+  ],
   pay: ["api", "channel", "amount"],
   channels: ["api"],
   close: ["api", "channel", "force"],
@@ -115,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
         });
         return 0;
       case "open":
+      case "open-virtual":
       case "pay":
       case "channels":
       case "close":

@@ -7,6 +7,8 @@
  * const api = new ApiClient("http://127.0.0.1:5001");
  * const { channelID } = await api.open({ peer: bob, deposit: 10n ** 18n, peerDeposit: 0n });
  * await api.pay(channelID, 10n ** 15n);
+ * const v = await api.openVirtual({ peer: bob, via: ingrid, ledger, peerLedger, deposit: 10n ** 18n,
+ *   peerDeposit: 0n, fee: 10n ** 13n, seconds: 3600 });
  */
 import type { Address, Hex } from "../channel/types.js";
 import { ApiError, ApiUnreachableError } from "./errors.js";
@@ -20,6 +22,15 @@ export interface ApiChannel {
   /** balances[asset][participant], wei as decimal strings; participant `idx` is this node. */
   readonly balances: string[][] | null;
   readonly assets: { readonly symbol: string | null; readonly holder: Address }[];
+  /** Set for virtual channels: [V.alice, intermediary, V.bob], and whether our side is unlocked. */
+  readonly virtual?: { readonly path: Address[]; readonly unlocked: boolean };
+}
+
+/** An intermediary's published rental terms (GET /v1/info); wei as decimal strings. */
+export interface ApiTerms {
+  readonly baseFee: string;
+  readonly ratePerSecondPerUnit: string;
+  readonly maxDurationSeconds: number;
 }
 
 export interface ApiNodeInfo {
@@ -28,6 +39,8 @@ export interface ApiNodeInfo {
   readonly wireUrl: string;
   readonly adjudicator: Address;
   readonly assets: Record<string, Address>;
+  /** Rental terms if the node offers virtual channels as an intermediary, else null. */
+  readonly intermediary: ApiTerms | null;
 }
 
 export interface OpenRequest {
@@ -38,6 +51,20 @@ export interface OpenRequest {
   readonly peerDeposit: bigint;
   readonly challengeDuration?: number;
   readonly fundingTimeout?: number;
+}
+
+export interface OpenVirtualRequest {
+  readonly peer: Address;
+  /** The intermediary; `ledger` is our ledger channel with her, `peerLedger` hers with `peer`. */
+  readonly via: Address;
+  readonly ledger: Hex;
+  readonly peerLedger: Hex;
+  readonly deposit: bigint;
+  readonly peerDeposit: bigint;
+  /** The intermediary's fee (wei), at least what her terms ask for `seconds`. */
+  readonly fee: bigint;
+  readonly seconds: number;
+  readonly challengeDuration?: number;
 }
 
 export class ApiClient {
@@ -63,6 +90,16 @@ export class ApiClient {
       ...req,
       deposit: req.deposit.toString(),
       peerDeposit: req.peerDeposit.toString(),
+    });
+  }
+
+  /** Opens a virtual channel through `via`; resolves once our side is locked (no transaction). */
+  openVirtual(req: OpenVirtualRequest): Promise<{ channelID: Hex }> {
+    return this.call("POST", "/v1/virtual", {
+      ...req,
+      deposit: req.deposit.toString(),
+      peerDeposit: req.peerDeposit.toString(),
+      fee: req.fee.toString(),
     });
   }
 

@@ -4,15 +4,26 @@
  * own host name) and the Origin of WebSocket upgrades, because whoever can call it can move the
  * node's money.
  *
- *   GET  /v1/info                   {address, chainId, wireUrl, adjudicator, assets}
- *   GET  /v1/channels               [channel]
+ *   GET  /v1/info                   {address, chainId, wireUrl, adjudicator, assets, intermediary}
+ *                                   (intermediary: the published rental terms {baseFee,
+ *                                   ratePerSecondPerUnit, maxDurationSeconds}, or null)
+ *   GET  /v1/channels               [channel] (virtual channels carry virtual: {path, unlocked})
  *   GET  /v1/channels/:id           channel
  *   POST /v1/channels               {peer, peerUrl?, asset?, deposit, peerDeposit, challengeDuration?,
  *                                    fundingTimeout?} -> 201 {channelID}, once funded
- *   POST /v1/channels/:id/pay       {amount, asset?} -> {version, balances}
- *   POST /v1/channels/:id/close     {force?} -> {ok: true}, once our funds are withdrawn
+ *   POST /v1/virtual                {peer, via, ledger, peerLedger, deposit, peerDeposit, fee, seconds,
+ *                                    challengeDuration?} -> 201 {channelID}, once our side is locked
+ *   POST /v1/channels/:id/pay       {amount, asset?} -> {version, balances} (ledger or virtual)
+ *   POST /v1/channels/:id/close     {force?} -> {ok: true}, once our funds are withdrawn (a virtual
+ *                                    channel: once they are unlocked into our ledger channel)
  *   POST /v1/channels/:id/dispute   -> 202 {ok: true}, once our state is registered
  *   GET  /v1/events                 WebSocket: every ClientEvent as JSON
+ *
+ * A virtual channel V is opened with no transaction: V's funds are locked in our ledger channel
+ * `ledger` with the intermediary `via` and in hers (`peerLedger`) with `peer`; we pay her `fee` (see
+ * her terms in her GET /v1/info) for `seconds` of validity. Closing V is cooperative only, for now:
+ * force-closing or disputing V is refused with 409 (VIRTUAL_DISPUTE); a dispute goes through the
+ * ledger channel (close it with force).
  *
  * Amounts, versions and balances are decimal strings (wei). Errors are {error: {code, message,
  * hint}} with 400/413/415 for bad requests, 404 for unknown channels and routes, 409 when the
@@ -22,6 +33,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
+import type { RentalTerms } from "../channel/fees.js";
 import type { Address, Asset, Hex } from "../channel/types.js";
 import type { ChannelInfo, Client, ClientEvent, Logger } from "../client/client.js";
 import { PerunError } from "../errors.js";
@@ -46,6 +58,15 @@ export interface ApiInfo {
   readonly adjudicator: Address;
   /** Asset holder by symbol. */
   readonly assets: Readonly<Record<string, Address>>;
+  /** Our rental terms if we offer virtual channels as an intermediary. */
+  readonly intermediary?: RentalTerms;
+}
+
+/** Rental terms as published in GET /v1/info: wei as decimal strings, seconds as a number. */
+export interface ApiTerms {
+  readonly baseFee: string;
+  readonly ratePerSecondPerUnit: string;
+  readonly maxDurationSeconds: number;
 }
 
 export interface ApiDeps {
@@ -87,6 +108,23 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   const holders = new Map(Object.entries(deps.info.assets).map(([sym, h]) => [h.toLowerCase(), sym]));
   let port = listen.port;
 
+  const terms = deps.info.intermediary;
+  const infoView = {
+    address: deps.info.address,
+    chainId: deps.info.chainId,
+    wireUrl: deps.info.wireUrl,
+    adjudicator: deps.info.adjudicator,
+    assets: deps.info.assets,
+    intermediary:
+      terms === undefined
+        ? null
+        : ({
+            baseFee: terms.baseFee.toString(),
+            ratePerSecondPerUnit: terms.ratePerSecondPerUnit.toString(),
+            maxDurationSeconds: Number(terms.maxDurationSeconds),
+          } satisfies ApiTerms),
+  };
+
   const channelView = (c: ChannelInfo) => ({
     channelID: c.channelID,
     peer: c.peer,
@@ -98,6 +136,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       symbol: holders.get(a.ethHolder.toLowerCase()) ?? null,
       holder: a.ethHolder,
     })),
+    ...(c.virtual ? { virtual: { path: [...c.virtual.path], unlocked: c.virtual.unlocked } } : {}),
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -105,7 +144,11 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     const method = req.method ?? "GET";
     if (path === "/v1/info") {
       allow(method, "GET");
-      return reply(res, 200, deps.info);
+      return reply(res, 200, infoView);
+    }
+    if (path === "/v1/virtual") {
+      allow(method, "POST");
+      return reply(res, 201, await openVirtual(await readJsonBody(req)));
     }
     if (path === "/v1/channels") {
       if (method === "GET") return reply(res, 200, client.channels().map(channelView));
@@ -127,14 +170,18 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
           const body = await readJsonBody(req);
           onlyFields(body, ["force"]);
           const force = optionalBoolean(body, "force") ?? false;
-          client.channel(id); // 404 before anything starts
-          await client.settle(id, { force });
+          const c = client.channel(id); // 404 before anything starts
+          if (c.virtual) {
+            if (force) throw virtualDispute(c);
+            await client.settleVirtual(id);
+          } else await client.settle(id, { force });
           return reply(res, 200, { ok: true });
         }
         case "dispute": {
           allow(method, "POST");
           onlyFields(await readJsonBody(req), []);
-          client.channel(id);
+          const c = client.channel(id);
+          if (c.virtual) throw virtualDispute(c);
           await client.dispute(id);
           return reply(res, 202, { ok: true });
         }
@@ -183,6 +230,61 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       challengeDuration:
         challengeDuration === undefined ? deps.defaults.challengeDuration : BigInt(challengeDuration),
       fundingTimeout: fundingTimeout === undefined ? deps.defaults.fundingTimeout : BigInt(fundingTimeout),
+    });
+    return { channelID };
+  }
+
+  async function openVirtual(body: Record<string, unknown>): Promise<{ channelID: Hex }> {
+    onlyFields(body, [
+      "peer",
+      "via",
+      "ledger",
+      "peerLedger",
+      "deposit",
+      "peerDeposit",
+      "fee",
+      "seconds",
+      "challengeDuration",
+    ]);
+    const us = deps.info.address.toLowerCase();
+    const peer = address(body, "peer");
+    if (peer.toLowerCase() === us)
+      throw invalidField("peer", "another node's address (not our own)", body.peer);
+    const via = address(body, "via");
+    if (via.toLowerCase() === us || via.toLowerCase() === peer.toLowerCase()) {
+      throw invalidField("via", "the intermediary's address (neither ours nor the peer's)", body.via);
+    }
+    const ledger = idField(body, "ledger");
+    const peerLedger = idField(body, "peerLedger");
+    if (ledger === peerLedger)
+      throw invalidField("peerLedger", "the intermediary's channel with the peer, not ours", body.peerLedger);
+    const deposit = amount(body, "deposit");
+    const peerDeposit = amount(body, "peerDeposit");
+    if (deposit + peerDeposit === 0n)
+      throw invalidField("deposit", "positive, or peerDeposit positive", body.deposit);
+    const fee = amount(body, "fee");
+    const seconds = optionalInt(body, "seconds", 1, MAX_SECONDS);
+    if (seconds === undefined)
+      throw invalidField("seconds", `an integer from 1 to ${MAX_SECONDS}`, undefined);
+    const challengeDuration = optionalInt(body, "challengeDuration", 1, MAX_SECONDS);
+    // Our ledger channel must be a ledger channel with `via`; its phase is the client's to check (409).
+    const own = client.channels().find((c) => c.channelID.toLowerCase() === ledger);
+    if (!own || own.virtual || own.peer.toLowerCase() !== via.toLowerCase()) {
+      throw invalidField("ledger", `the id of our ledger channel with via (${via})`, body.ledger);
+    }
+    if (own.assets.length !== 1) {
+      throw invalidField("ledger", "a ledger channel of one asset (the API opens those)", body.ledger);
+    }
+    const channelID = await client.openVirtualChannel({
+      peer,
+      via,
+      ledger,
+      peerLedger,
+      balances: [[deposit, peerDeposit]],
+      fee: [fee],
+      seconds: BigInt(seconds),
+      challengeDuration:
+        challengeDuration === undefined ? deps.defaults.challengeDuration : BigInt(challengeDuration),
     });
     return { channelID };
   }
@@ -263,6 +365,25 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A channel id in a body field (lower case). */
+function idField(body: Record<string, unknown>, field: string): Hex {
+  const v = body[field];
+  if (typeof v !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(v))
+    throw invalidField(field, "a channel id (0x + 64 hex digits)", v);
+  return v.toLowerCase() as Hex;
+}
+
+/** Force-closing or disputing a virtual channel: not on chain by itself, for now. */
+function virtualDispute(c: ChannelInfo): BadRequestError {
+  const via = c.virtual?.path[1] ?? "the intermediary";
+  return new BadRequestError(
+    "VIRTUAL_DISPUTE",
+    `Channel ${c.channelID} is virtual: it cannot be force-closed or disputed on its own.`,
+    `Close it cooperatively (without force), or dispute through the ledger channel: close our ledger channel with ${via} with force.`,
+    409,
+  );
 }
 
 function allow(method: string, expected: string): void {

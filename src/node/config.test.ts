@@ -30,6 +30,8 @@ const good = {
   pollMs: 250,
 };
 
+const TERMS = { baseFee: "1000000000000", ratePerSecondPerUnit: "1000000000", maxDurationSeconds: 86400 };
+
 function without(o: Record<string, unknown>, k: string): Record<string, unknown> {
   const { [k]: _, ...rest } = o;
   return rest;
@@ -46,6 +48,20 @@ describe("node config", () => {
     expect(c.defaults).toEqual({ challengeDuration: 60n, fundingTimeout: 600n });
     expect(c.peers).toEqual({ [BOB]: "ws://127.0.0.1:4002" });
     expect(c.accept).toEqual({ proposals: true, updates: "gains-only" });
+  });
+
+  it("reads intermediary terms as bigints; without them the node is no intermediary", () => {
+    const c = parseConfig({ ...good, intermediary: TERMS }, "/x/c.json");
+    expect(c.intermediary).toEqual({
+      baseFee: 10n ** 12n,
+      ratePerSecondPerUnit: 10n ** 9n,
+      maxDurationSeconds: 86_400n,
+    });
+    expect(
+      parseConfig({ ...good, intermediary: { ...TERMS, baseFee: "0" } }, "/x/c.json").intermediary?.baseFee,
+    ).toBe(0n);
+    expect(parseConfig(good, "/x/c.json").intermediary).toBeUndefined();
+    expect("intermediary" in parseConfig(good, "/x/c.json")).toBe(false);
   });
 
   it("fills defaults; proposals are refused unless accepted explicitly", () => {
@@ -143,6 +159,47 @@ describe("node config", () => {
       /accept.updates must be "gains-only" or "all", got "some"/,
     ],
     ["pollMs", { ...good, pollMs: 1 }, /pollMs must be an integer from 10/],
+    ["intermediary type", { ...good, intermediary: true }, /intermediary must be an object, got true/],
+    [
+      "intermediary unknown field",
+      { ...good, intermediary: { ...TERMS, fee: "1" } },
+      /intermediary.fee must be absent \(unknown field/,
+    ],
+    [
+      "intermediary.baseFee as number",
+      { ...good, intermediary: { ...TERMS, baseFee: 1000 } },
+      /intermediary.baseFee must be an amount in wei as a decimal string.*got 1000/,
+    ],
+    [
+      "intermediary.baseFee missing",
+      { ...good, intermediary: without(TERMS, "baseFee") },
+      /intermediary.baseFee must be an amount in wei.*got undefined/,
+    ],
+    [
+      "intermediary.ratePerSecondPerUnit negative",
+      { ...good, intermediary: { ...TERMS, ratePerSecondPerUnit: "-1" } },
+      /intermediary.ratePerSecondPerUnit must be an amount in wei.*got "-1"/,
+    ],
+    [
+      "intermediary.ratePerSecondPerUnit too big",
+      { ...good, intermediary: { ...TERMS, ratePerSecondPerUnit: `2${"0".repeat(77)}` } },
+      /intermediary.ratePerSecondPerUnit must be at most 2\^256 - 1/,
+    ],
+    [
+      "intermediary.maxDurationSeconds missing",
+      { ...good, intermediary: without(TERMS, "maxDurationSeconds") },
+      /intermediary.maxDurationSeconds must be an integer from 1 to 4294967296, got undefined/,
+    ],
+    [
+      "intermediary.maxDurationSeconds zero",
+      { ...good, intermediary: { ...TERMS, maxDurationSeconds: 0 } },
+      /intermediary.maxDurationSeconds must be an integer from 1/,
+    ],
+    [
+      "intermediary.maxDurationSeconds as string",
+      { ...good, intermediary: { ...TERMS, maxDurationSeconds: "86400" } },
+      /intermediary.maxDurationSeconds must be an integer.*got "86400"/,
+    ],
   ])("refuses %s", (_name, json, message) => {
     let err: unknown;
     try {

@@ -15,12 +15,18 @@
  *   "peers": { "0xBob...": "ws://127.0.0.1:4002" },
  *   "defaults": { "challengeDuration": 60, "fundingTimeout": 600 },
  *   "accept": { "proposals": true, "updates": "gains-only" },
+ *   "intermediary": { "baseFee": "1000000000000", "ratePerSecondPerUnit": "1000000000", "maxDurationSeconds": 86400 },
  *   "pollMs": 250
  * }
+ *
+ * "intermediary" is optional: with it the node offers virtual channels through its ledger channels at
+ * these rental terms (wei as decimal strings; see src/channel/fees.ts), and publishes them in
+ * GET /v1/info. Without it the node never locks funds for others.
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { getAddress, isAddress } from "viem";
+import type { RentalTerms } from "../channel/fees.js";
 import type { Address } from "../channel/types.js";
 import { ConfigError } from "./errors.js";
 
@@ -47,6 +53,8 @@ export interface NodeConfig {
   readonly peers: Readonly<Record<Address, string>>;
   readonly defaults: { readonly challengeDuration: bigint; readonly fundingTimeout: bigint };
   readonly accept: { readonly proposals: boolean; readonly updates: "gains-only" | "all" };
+  /** Rental terms when this node offers virtual channels as an intermediary; absent: it does not. */
+  readonly intermediary?: RentalTerms;
   readonly pollMs: number;
 }
 
@@ -84,6 +92,7 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     "peers",
     "defaults",
     "accept",
+    "intermediary",
     "pollMs",
   ]);
   const base = dirname(file);
@@ -135,6 +144,8 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     throw new ConfigError(file, "accept.updates", '"gains-only" or "all"', updates);
   }
 
+  const intermediary = root.intermediary === undefined ? undefined : parseTerms(v, root.intermediary);
+
   const pollMs = v.optionalInt(root.pollMs, "pollMs", 10, 250);
 
   return {
@@ -148,7 +159,32 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     peers,
     defaults: { challengeDuration: BigInt(challengeDuration), fundingTimeout: BigInt(fundingTimeout) },
     accept: { proposals, updates },
+    ...(intermediary === undefined ? {} : { intermediary }),
     pollMs,
+  };
+}
+
+/** Longest rental an intermediary may offer: 2^32 s (the contract's times are uint64). */
+const MAX_RENTAL_SECONDS = 2 ** 32;
+
+function parseTerms(v: Validator, raw: unknown): RentalTerms {
+  const o = v.object(raw, "intermediary", ["baseFee", "ratePerSecondPerUnit", "maxDurationSeconds"]);
+  // Every field is required: a forgotten rate must not silently rent collateral out for free.
+  const max = o.maxDurationSeconds;
+  if (max === undefined) {
+    throw new ConfigError(
+      v.file,
+      "intermediary.maxDurationSeconds",
+      `an integer from 1 to ${MAX_RENTAL_SECONDS}`,
+      max,
+    );
+  }
+  return {
+    baseFee: v.wei(o.baseFee, "intermediary.baseFee"),
+    ratePerSecondPerUnit: v.wei(o.ratePerSecondPerUnit, "intermediary.ratePerSecondPerUnit"),
+    maxDurationSeconds: BigInt(
+      v.optionalInt(max, "intermediary.maxDurationSeconds", 1, 1, MAX_RENTAL_SECONDS),
+    ),
   };
 }
 
@@ -245,6 +281,16 @@ class Validator {
       );
     }
     return getAddress(x);
+  }
+
+  /** A uint256 in wei as a decimal string (JSON numbers lose precision above 2^53). */
+  wei(x: unknown, field: string): bigint {
+    const expected = 'an amount in wei as a decimal string, e.g. "1000000000000"';
+    if (typeof x !== "string" || !/^(0|[1-9][0-9]{0,77})$/.test(x))
+      throw new ConfigError(this.file, field, expected, x);
+    const n = BigInt(x);
+    if (n >= 1n << 256n) throw new ConfigError(this.file, field, "at most 2^256 - 1", x);
+    return n;
   }
 
   optionalInt(x: unknown, field: string, min: number, dflt: number, max = Number.MAX_SAFE_INTEGER): number {

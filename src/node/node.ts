@@ -1,9 +1,10 @@
 /**
  * The node daemon (design.md section 2, top layer): wires the edges to one Client from a config
  * file: SQLite store, WebSocket transport (listening, with the configured peers), the chain
- * (EthChain with the node's key), the Watcher and the local API. Restart-safe by construction:
- * `client.start()` restores every channel from the store and re-syncs with peers as they connect,
- * and the watcher resumes from the last block it stored.
+ * (EthChain with the node's key), the Watcher and the local API; with "intermediary" terms in the
+ * config, the client also offers virtual channels through its ledger channels. Restart-safe by
+ * construction: `client.start()` restores every channel from the store and re-syncs with peers as
+ * they connect, and the watcher resumes from the last block it stored.
  *
  * @example
  * const node = await startNode(loadConfig("alice.json"));
@@ -80,12 +81,14 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       options: {
         pollMs: config.pollMs,
         ...(options.peerTimeoutMs === undefined ? {} : { peerTimeoutMs: options.peerTimeoutMs }),
+        ...(config.intermediary === undefined ? {} : { intermediary: { terms: config.intermediary } }),
       },
     });
     cleanup.push(() => client.close());
     client.onProposal((p) => {
       log("info", config.accept.proposals ? "accepting channel proposal" : "rejecting channel proposal", {
         peer: p.from,
+        virtual: p.params.virtualChannel,
         balances: p.initial.outcome.balances.map((r) => r.map((b) => b.toString())),
       });
       return config.accept.proposals
@@ -122,6 +125,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
           wireUrl,
           adjudicator: config.contracts.adjudicator,
           assets: config.contracts.assets,
+          ...(config.intermediary === undefined ? {} : { intermediary: config.intermediary }),
         },
         assets,
         defaults: config.defaults,

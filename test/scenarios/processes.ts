@@ -170,6 +170,8 @@ export function nodeConfig(
     peers?: Record<string, string>;
     acceptProposals?: boolean;
     pollMs?: number;
+    /** Rental terms: the node offers virtual channels as an intermediary (config "intermediary"). */
+    intermediary?: { baseFee: string; ratePerSecondPerUnit: string; maxDurationSeconds: number };
   },
 ): NodeConfigJson {
   return {
@@ -182,6 +184,7 @@ export function nodeConfig(
     peers: opts.peers ?? {},
     defaults: { challengeDuration: 60, fundingTimeout: 600 },
     accept: { proposals: opts.acceptProposals ?? true, updates: "gains-only" },
+    ...(opts.intermediary === undefined ? {} : { intermediary: opts.intermediary }),
     pollMs: opts.pollMs ?? 50,
   };
 }

@@ -1,0 +1,317 @@
+/**
+ * Virtual channels through the local API of three nodes in this process (embedded chain over
+ * JSON-RPC, SQLite stores, real WebSocket wire): Ingrid publishes her rental terms in GET /v1/info;
+ * Alice opens V to Bob through her with `perun open-virtual --via-api` (the fee quoted from those
+ * terms), both pay over V, V is listed with its path, closes cooperatively into both ledger
+ * channels; force-closing or disputing V is 409; bad POST /v1/virtual bodies are 400 naming the field.
+ */
+import { mkdtempSync } from "node:fs";
+import { request } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseEther } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectChain } from "../chain/connection.js";
+import { deployPerun } from "../chain/deploy.js";
+import { createEmbeddedChain, devKey } from "../chain/embedded.js";
+import { type RpcServer, serveJsonRpc } from "../chain/rpc-server.js";
+import { rentalFee } from "../channel/fees.js";
+import { privateKeyToSigner } from "../channel/signer.js";
+import type { Hex } from "../channel/types.js";
+import { apiCommand, type Output } from "../cli/api-commands.js";
+import { ApiClient } from "./api-client.js";
+import { parseConfig } from "./config.js";
+import { type NodeHandle, startNode } from "./node.js";
+
+const TERMS = { baseFee: "1000", ratePerSecondPerUnit: "1000000000", maxDurationSeconds: 86_400 };
+const FIVE = parseEther("5");
+const ONE = parseEther("1");
+
+let rpc: RpcServer;
+let alice: NodeHandle;
+let ingrid: NodeHandle;
+let bob: NodeHandle;
+let a: ApiClient;
+let i: ApiClient;
+let b: ApiClient;
+let l1: Hex;
+let l2: Hex;
+let v: Hex;
+const logs: string[] = [];
+
+beforeAll(async () => {
+  const embedded = await createEmbeddedChain();
+  rpc = await serveJsonRpc(embedded.provider, { port: 0 });
+  const contracts = await deployPerun(await connectChain({ embedded }), devKey(0));
+  const dir = mkdtempSync(join(tmpdir(), "perun-api-virtual-"));
+  const keys = { alice: devKey(1), bob: devKey(2), ingrid: devKey(3) };
+  const ports = { alice: await freePort(), bob: await freePort(), ingrid: await freePort() };
+  // Everyone knows everyone's wire URL: Alice and Bob talk directly over V, each with Ingrid.
+  const config = (name: keyof typeof keys, extra: Record<string, unknown> = {}) =>
+    parseConfig(
+      {
+        key: { env: `KEY_${name}` },
+        chain: { rpcUrl: rpc.url },
+        contracts: { adjudicator: contracts.adjudicator, assets: { ETH: contracts.assetHolderETH } },
+        wire: { host: "127.0.0.1", port: ports[name] },
+        peers: Object.fromEntries(
+          (["alice", "bob", "ingrid"] as const)
+            .filter((n) => n !== name)
+            .map((n) => [privateKeyToSigner(keys[n]).address, `ws://127.0.0.1:${ports[n]}`]),
+        ),
+        api: { host: "127.0.0.1", port: 0 },
+        db: `${name}.db`,
+        defaults: { challengeDuration: 10, fundingTimeout: 60 },
+        accept: { proposals: true, updates: "gains-only" },
+        pollMs: 20,
+        ...extra,
+      },
+      join(dir, `${name}.json`),
+    );
+  const env = { KEY_alice: keys.alice, KEY_bob: keys.bob, KEY_ingrid: keys.ingrid };
+  const log = (level: string, msg: string, details?: Record<string, unknown>) =>
+    logs.push(JSON.stringify({ level, msg, ...details }, (_k, x) => (typeof x === "bigint" ? `${x}` : x)));
+  const opts = { env, log, peerTimeoutMs: 5_000 };
+  ingrid = await startNode(config("ingrid", { intermediary: TERMS }), opts);
+  alice = await startNode(config("alice"), opts);
+  bob = await startNode(config("bob"), opts);
+  a = new ApiClient(alice.apiUrl);
+  i = new ApiClient(ingrid.apiUrl);
+  b = new ApiClient(bob.apiUrl);
+  const [r1, r2] = await Promise.all([
+    a.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: FIVE }),
+    b.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: FIVE }),
+  ]);
+  l1 = r1.channelID;
+  l2 = r2.channelID;
+  await waitFor(async () => {
+    const cs = await i.channels();
+    return cs.filter((c) => c.phase === "Acting").length === 2;
+  }, "Ingrid sees L1 and L2 funded");
+}, 120_000);
+
+afterAll(async () => {
+  await alice?.stop();
+  await bob?.stop();
+  await ingrid?.stop();
+  await rpc?.close();
+});
+
+function raw(
+  url: string,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; json: { error?: { code: string; message: string; hint: string | null } } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}${path}`,
+      { method, headers: { "content-type": "application/json" } },
+      (res) => {
+        let text = "";
+        res.on("data", (d) => {
+          text += d;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+      },
+    );
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+describe("virtual channels over the node API", () => {
+  it("GET /v1/info publishes the intermediary's terms (null for a node without)", async () => {
+    expect((await i.info()).intermediary).toEqual(TERMS);
+    expect((await a.info()).intermediary).toBeNull();
+  });
+
+  it("`perun open-virtual --via-api` quotes the fee from Ingrid's terms and opens V (our side locked)", async () => {
+    let out = "";
+    await apiCommand(
+      "open-virtual",
+      {
+        api: alice.apiUrl,
+        peer: bob.address,
+        via: ingrid.address,
+        ledger: l1,
+        "peer-ledger": l2,
+        deposit: "1",
+        "peer-deposit": "1",
+        "via-api": ingrid.apiUrl,
+        seconds: "3600",
+      },
+      sink((s) => {
+        out += s;
+      }),
+    );
+    v = out.trim() as Hex;
+    expect(v).toMatch(/^0x[0-9a-f]{64}$/);
+    const fee = rentalFee(
+      { baseFee: 1000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n },
+      2n * ONE,
+      3_600n,
+    );
+    const ledger = await a.channel(l1);
+    expect(ledger.balances).toEqual([[`${FIVE - ONE - fee}`, `${FIVE - ONE + fee}`]]);
+    const cv = await a.channel(v);
+    expect(cv).toMatchObject({ phase: "Acting", version: "0", peer: bob.address, idx: 0 });
+    expect(cv.virtual).toEqual({ path: [alice.address, ingrid.address, bob.address], unlocked: false });
+    await waitFor(async () => (await b.channel(v)).phase === "Acting", "Bob's side of V locked");
+    expect((await b.channels()).find((c) => c.channelID === v)?.virtual?.path[1]).toBe(ingrid.address);
+    let table = "";
+    await apiCommand(
+      "channels",
+      { api: alice.apiUrl },
+      sink((s) => {
+        table += s;
+      }),
+    );
+    expect(table.split("\n")[0]).toMatch(/^CHANNEL\s+PEER\s+VIA\s+PHASE/);
+    expect(table.split("\n").find((l) => l.startsWith(v))).toContain(ingrid.address);
+  });
+
+  it("POST /pay works over V both ways; Ingrid's ledger channels do not move", async () => {
+    const before = await i.channels();
+    await a.pay(v, parseEther("0.3"));
+    const r = await b.pay(v, parseEther("0.1"));
+    expect(r).toEqual({ version: "2", balances: [[`${parseEther("0.8")}`, `${parseEther("1.2")}`]] });
+    expect(await i.channels()).toEqual(before);
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ["peer missing", { peer: undefined }, /"peer" must be an address/],
+    ["peer is us", { peer: "ALICE" }, /"peer" must be another node's address/],
+    ["via not an address", { via: "ingrid" }, /"via" must be an address/],
+    ["via is the peer", { via: "BOB" }, /"via" must be the intermediary's address/],
+    ["ledger not an id", { ledger: "0x12" }, /"ledger" must be a channel id/],
+    [
+      "ledger unknown",
+      { ledger: `0x${"ab".repeat(32)}` },
+      /"ledger" must be the id of our ledger channel with via/,
+    ],
+    ["ledger is V", { ledger: "V" }, /"ledger" must be the id of our ledger channel with via/],
+    ["peerLedger missing", { peerLedger: undefined }, /"peerLedger" must be a channel id/],
+    ["peerLedger = ledger", { peerLedger: "L1" }, /"peerLedger" must be the intermediary's channel/],
+    ["deposit as number", { deposit: 1 }, /"deposit" must be a non-negative integer amount/],
+    ["nothing deposited", { deposit: "0", peerDeposit: "0" }, /"deposit" must be positive/],
+    ["peerDeposit negative", { peerDeposit: "-1" }, /"peerDeposit"/],
+    ["fee missing", { fee: undefined }, /"fee" must be a non-negative integer amount/],
+    ["fee fractional", { fee: "0.5" }, /"fee"/],
+    ["seconds missing", { seconds: undefined }, /"seconds" must be an integer from 1/],
+    ["seconds zero", { seconds: 0 }, /"seconds" must be an integer from 1/],
+    ["seconds as string", { seconds: "3600" }, /"seconds" must be an integer/],
+    ["challengeDuration", { challengeDuration: 0 }, /"challengeDuration" must be an integer from 1/],
+    ["unknown field", { asset: "ETH" }, /"asset" must be absent/],
+  ])("POST /v1/virtual: %s -> 400", async (_name, patch, message) => {
+    const good: Record<string, unknown> = {
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      deposit: "1",
+      peerDeposit: "1",
+      fee: "1000000",
+      seconds: 60,
+    };
+    const names: Record<string, string> = { ALICE: alice.address, BOB: bob.address, V: v, L1: l1 };
+    const body = { ...good, ...patch };
+    for (const [k, x] of Object.entries(body)) {
+      if (x === undefined) delete body[k];
+      else if (typeof x === "string" && x in names) body[k] = names[x];
+    }
+    const r = await raw(alice.apiUrl, "POST", "/v1/virtual", JSON.stringify(body));
+    expect(r.status).toBe(400);
+    expect(r.json.error?.code).toBe("INVALID_FIELD");
+    expect(r.json.error?.message).toMatch(message);
+    expect(r.json.error?.hint).toBeTruthy();
+  });
+
+  it("GET /v1/virtual is 405", async () => {
+    const r = await raw(alice.apiUrl, "GET", "/v1/virtual");
+    expect(r.status).toBe(405);
+  });
+
+  it("force-closing or disputing V is 409 VIRTUAL_DISPUTE, pointing at the ledger channel", async () => {
+    const force = await raw(alice.apiUrl, "POST", `/v1/channels/${v}/close`, '{"force": true}');
+    expect(force.status).toBe(409);
+    expect(force.json.error?.code).toBe("VIRTUAL_DISPUTE");
+    expect(force.json.error?.hint).toContain(`ledger channel with ${ingrid.address} with force`);
+    const dispute = await raw(bob.apiUrl, "POST", `/v1/channels/${v}/dispute`, "");
+    expect(dispute.status).toBe(409);
+    expect((await a.channel(v)).phase).toBe("Acting");
+  });
+
+  it("POST /close on V settles it into both ledger channels (Bob's side unlocks by itself); again: ok", async () => {
+    let out = "";
+    await apiCommand(
+      "close",
+      { api: alice.apiUrl, channel: v },
+      sink((s) => {
+        out += s;
+      }),
+    );
+    expect(out).toContain(`unlocked into our ledger channel with ${ingrid.address}`);
+    expect((await a.channel(v)).virtual?.unlocked).toBe(true);
+    await waitFor(async () => (await b.channel(v)).virtual?.unlocked === true, "Bob's V unlocked");
+    const fee = rentalFee(
+      { baseFee: 1000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n },
+      2n * ONE,
+      3_600n,
+    );
+    expect((await a.channel(l1)).balances).toEqual([
+      [`${FIVE - ONE - fee + parseEther("0.8")}`, `${FIVE - ONE + fee + parseEther("1.2")}`],
+    ]);
+    await waitFor(
+      async () =>
+        JSON.stringify((await b.channel(l2)).balances) ===
+        JSON.stringify([[`${FIVE - ONE + parseEther("1.2")}`, `${FIVE - ONE + parseEther("0.8")}`]]),
+      "L2 unlocked",
+    );
+    expect(await b.close(v)).toEqual({ ok: true }); // Bob's side is already unlocked: nothing to do
+    expect(await a.close(v)).toEqual({ ok: true });
+  });
+
+  it("a fee below Ingrid's terms is refused (409), and the ledger channels stay as they were", async () => {
+    const before = (await a.channel(l1)).balances;
+    const err = await a
+      .openVirtual({
+        peer: bob.address,
+        via: ingrid.address,
+        ledger: l1,
+        peerLedger: l2,
+        deposit: ONE,
+        peerDeposit: 0n,
+        fee: 1n,
+        seconds: 3600,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 409, code: "UPDATE_REJECTED" });
+    expect((err as Error).message).toMatch(/below our terms/);
+    expect((await a.channel(l1)).balances).toEqual(before);
+  });
+});
+
+/** An Output for apiCommand that hands each write to `f`. */
+function sink(f: (s: string) => void): Output {
+  return { write: f };
+}
+
+/** A port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", () => resolve()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function waitFor(pred: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${logs.slice(-20).join("\n")}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
