@@ -37,8 +37,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(o, (_k, v) => (typeof v === "bigint" ? `${v}` : v))}\n`);
 
   if (role === "bob") {
+    // Serve until told to stop; exiting normally lets `--cpu-prof` write its profile.
+    process.once("SIGINT", () => process.exit(0));
     out({ ready: true, address: signer.address, url: transport.url });
-    return; // serve until killed
+    return;
   }
   const bob = env("BOB_ADDR") as Address;
   transport.addPeer(bob, env("BOB_URL"));
