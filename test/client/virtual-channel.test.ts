@@ -10,6 +10,7 @@ import type { RentalTerms } from "../../src/channel/fees.js";
 import { rentalFee } from "../../src/channel/fees.js";
 import { fundingId } from "../../src/channel/hash.js";
 import type { Hex } from "../../src/channel/types.js";
+import type { ClientOptions } from "../../src/client/client.js";
 import { UpdateRejectedError } from "../../src/client/errors.js";
 import { type Party, until, type World, world } from "./harness.js";
 
@@ -23,8 +24,10 @@ beforeAll(async () => {
 });
 beforeEach(() => w.resetNetwork());
 
-async function network(): Promise<{ alice: Party; ingrid: Party; bob: Party; l1: Hex; l2: Hex }> {
-  const alice = await w.party("Alice", 1);
+async function network(
+  aliceOptions: ClientOptions = {},
+): Promise<{ alice: Party; ingrid: Party; bob: Party; l1: Hex; l2: Hex }> {
+  const alice = await w.party("Alice", 1, { options: aliceOptions });
   const bob = await w.party("Bob", 2);
   const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } } });
   const l1 = await alice.client.openChannel({
