@@ -490,7 +490,9 @@ export class Client {
     const intermediated = this.virtualContexts.has(key);
     if (!rec && !intermediated) return;
     if (ev.phase === DisputePhase.DISPUTE) await this.learnRegistered(ev.transactionHash);
-    if (intermediated) await this.defendIntermediated(ev.channelID);
+    // A sub-channel (virtual channel) that one of our ledger channels locks went on chain: settle it in
+    // that ledger channel too (as intermediary, and as an end whose peer or intermediary started it).
+    if (intermediated || rec?.machine.params.virtualChannel) await this.defendIntermediated(ev.channelID);
     if (!rec) return;
     const id = rec.channelID;
     if (ev.phase === DisputePhase.DISPUTE || ev.phase === DisputePhase.FORCEEXEC) {
@@ -1081,8 +1083,9 @@ export class Client {
   }
 
   /**
-   * As intermediary, a virtual channel we lock funds for went on chain: dispute every ledger channel of
-   * ours that still locks it, so V is settled in both and our net stays the fee.
+   * A virtual channel one of our ledger channels locks went on chain: dispute every ledger channel of
+   * ours that still locks it, so V is settled there too with its on-chain outcome (an intermediary's net
+   * stays the fee; an end gets its share out).
    */
   private async defendIntermediated(vID: Hex): Promise<void> {
     for (const rec of [...this.records.values()]) {

@@ -291,4 +291,75 @@ describe("virtual channel through one intermediary", () => {
     expect(ingridNet).toBe(fee);
     for (const p of [bob, ingrid]) await p.stop();
   });
+
+  it("Ingrid goes offline: Alice and Bob each get their share of V out through their ledger channel", async () => {
+    const { alice, ingrid, bob, l1, l2 } = await network();
+    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 3_600n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    await bob.client.pay(v, parseEther("0.3")); // V: Alice 1.3, Bob 0.7
+    await ingrid.stop();
+    w.net.disconnect(ingrid.address);
+    await alice.client.dispute(l1); // Bob's watcher sees V on chain and disputes L2 himself
+    await until(() => bob.client.channel(l2).phase === "Registered", 10_000, "Bob disputed L2");
+    await w.advance(61);
+    await until(
+      () => alice.client.channel(l1).phase === "Withdrawn" && bob.client.channel(l2).phase === "Withdrawn",
+      20_000,
+      "withdrawals",
+    );
+    const paid = (p: Party, id: Hex) =>
+      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    expect(paid(alice, l1)).toEqual([FIVE - ONE - fee + parseEther("1.3")]);
+    expect(paid(bob, l2)).toEqual([FIVE - ONE + parseEther("0.7")]);
+    // Ingrid's money waits for her on chain, exactly her balances + V's shares + the fee.
+    const i1 = await w.ethHolder.holdings(fundingId(l1, ingrid.address));
+    const i2 = await w.ethHolder.holdings(fundingId(l2, ingrid.address));
+    expect(i1 + i2 - 2n * FIVE).toBe(fee);
+    for (const p of [alice, bob]) await p.stop();
+  });
+
+  it("Ingrid registers an old V state on one side: the ends refute, V settles at its newest state in both", async () => {
+    const { alice, ingrid, bob, l1, l2 } = await network();
+    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 3_600n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const v0 = alice.store.getChannel(v)!.machine; // V at version 0, signed by both
+    for (let i = 0; i < 3; i++) await alice.client.pay(v, parseEther("0.2")); // V: Alice 0.4, Bob 1.6
+    const l2rec = ingrid.store.getChannel(l2)!.machine;
+    await ingrid.stop();
+    // Ingrid registers L2 with V at version 0 (Bob 1 instead of 1.6).
+    await ingrid.chain.register(
+      { params: l2rec.params, state: l2rec.current!.state, sigs: l2rec.current!.sigs as Hex[] },
+      [{ params: v0.params, state: v0.current!.state, sigs: v0.current!.sigs as Hex[] }],
+    );
+    await until(async () => (await bob.chain.dispute(v))?.version === 3n, 10_000, "V refuted to version 3");
+    await w.advance(61);
+    await until(
+      () => alice.client.channel(l1).phase === "Withdrawn" && bob.client.channel(l2).phase === "Withdrawn",
+      20_000,
+      "withdrawals",
+    );
+    const paid = (p: Party, id: Hex) =>
+      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    expect(paid(bob, l2)).toEqual([FIVE - ONE + parseEther("1.6")]);
+    expect(paid(alice, l1)).toEqual([FIVE - ONE - fee + parseEther("0.4")]);
+    for (const p of [alice, bob]) await p.stop();
+  });
 });
