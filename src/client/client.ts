@@ -55,6 +55,7 @@ import {
   virtualParams,
 } from "../channel/virtual.js";
 import { PerunError } from "../errors.js";
+import { decodeJson, encodeJson } from "../store/json.js";
 import type { ChannelRecord, Store } from "../store/store.js";
 import type { Inbound, VirtualFinalMsg, VirtualFundingMsg, WireMsg } from "../wire/messages.js";
 import type { Transport } from "../wire/transport.js";
@@ -190,6 +191,8 @@ interface Waiter {
   reject(e: unknown): void;
 }
 
+const INTERMEDIARY_KEY = "client.intermediary";
+
 const ACTIVE: readonly Machine["phase"][] = ["InitSigning", "Funding", "Acting", "Signing", "Final"];
 
 export class Client {
@@ -250,6 +253,7 @@ export class Client {
     for (const rec of this.deps.store.listChannels()) {
       this.records.set(rec.channelID.toLowerCase(), rec);
     }
+    this.loadIntermediaryState();
     for (const rec of this.records.values()) {
       const phase = rec.machine.phase;
       if (phase === "Funding")
@@ -953,6 +957,7 @@ export class Client {
       throw new PerunError("VIRTUAL_PARAMS", "Params do not match the state.");
     requireAllSigned(msg.params, msg.initial, msg.sigs);
     this.virtualContexts.set(id.toLowerCase(), msg);
+    this.saveIntermediaryState();
   }
 
   /** Intermediary: V's final state, which lets us accept the unlock of V in either ledger channel. */
@@ -963,6 +968,7 @@ export class Client {
     }
     requireAllSigned(msg.params, msg.state, msg.sigs);
     this.virtualFinals.set(id.toLowerCase(), msg);
+    this.saveIntermediaryState();
   }
 
   /**
@@ -1131,6 +1137,25 @@ export class Client {
         await this.registerOnChain(parent);
       }
     }
+  }
+
+  /**
+   * The virtual channels we intermediate (their signed contexts and final states) are kept in the
+   * store: after a restart we must still be able to register them with our ledger channels.
+   */
+  private saveIntermediaryState(): void {
+    this.deps.store.setMeta(
+      INTERMEDIARY_KEY,
+      encodeJson({ contexts: [...this.virtualContexts.values()], finals: [...this.virtualFinals.values()] }),
+    );
+  }
+
+  private loadIntermediaryState(): void {
+    const text = this.deps.store.getMeta(INTERMEDIARY_KEY);
+    if (text === undefined) return;
+    const saved = decodeJson(text) as { contexts: VirtualFundingMsg[]; finals: VirtualFinalMsg[] };
+    for (const c of saved.contexts) this.virtualContexts.set(c.initial.channelID.toLowerCase(), c);
+    for (const f of saved.finals) this.virtualFinals.set(f.state.channelID.toLowerCase(), f);
   }
 
   private ownFinal(vID: Hex): { state: State } | undefined {

@@ -233,27 +233,12 @@ describe("virtual channel through one intermediary", () => {
     for (const p of [bob, ingrid]) await p.stop();
   });
 
-  it("Alice and Bob collude against Ingrid (Bob unlocks with the final state, Alice registers an old one): Ingrid refutes and nets her fee", async () => {
-    const alice = await w.party("Alice", 1, { options: { unlockOnFinal: false } });
-    const bob = await w.party("Bob", 2);
-    const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } } });
-    const l1 = await alice.client.openChannel({
-      peer: ingrid.address,
-      assets: [w.eth],
-      balances: [[FIVE, FIVE]],
-    });
-    const l2 = await bob.client.openChannel({
-      peer: ingrid.address,
-      assets: [w.eth],
-      balances: [[FIVE, FIVE]],
-    });
-    await until(
-      () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
-    );
+  it("Alice and Bob collude against Ingrid (Bob unlocks with the final state, Alice registers an old one): Ingrid restarted in between refutes and nets her fee", async () => {
+    const { alice, ingrid: ingrid0, bob, l1, l2 } = await network({ unlockOnFinal: false });
     const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
     const v = await alice.client.openVirtualChannel({
       peer: bob.address,
-      via: ingrid.address,
+      via: ingrid0.address,
       ledger: l1,
       peerLedger: l2,
       balances: [[ONE, ONE]],
@@ -267,6 +252,10 @@ describe("virtual channel through one intermediary", () => {
     await bob.client.settleVirtual(v); // final state; Bob unlocks L2 (Ingrid pays out V.alice = 0.1 there)
     await until(() => bob.client.channel(v).virtual?.unlocked === true, 10_000, "Bob unlocked");
     await alice.stop(); // Alice never unlocks L1 ...
+    // Ingrid restarts in between: what she needs to defend herself comes back from her store.
+    await ingrid0.stop();
+    w.resetNetwork();
+    const ingrid = await w.party("Ingrid", 3, { store: ingrid0.store, options: { intermediary: { terms } } });
     // ... and registers L1 with V at version 0 (Alice 1, Bob 1): settled so, Ingrid would get only 1 in L1.
     await alice.chain.register(
       { params: l1rec.params, state: l1rec.current!.state, sigs: l1rec.current!.sigs as Hex[] },
