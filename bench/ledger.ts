@@ -97,8 +97,8 @@ export async function measureLedger(crypto: CryptoRecord, updates = 2_000): Prom
       updates,
       setup:
         "two OS processes (Alice proposes, Bob accepts), WebSocket over loopback, SQLite (WAL) store per party, " +
-        "one channel, payments one after the other; each update = 2 signatures, 3 recoveries/verifications " +
-        "and 2 durable writes across both parties",
+        "one channel, payments one after the other; each update = 2 signatures, 2 recoveries " +
+        "and 3 durable writes across both parties",
     };
   } finally {
     alice?.kill();
