@@ -46,6 +46,33 @@ async function network(
   return { alice, ingrid, bob, l1, l2 };
 }
 
+/** Alice opens V (1 ETH each side, one hour) to Bob through Ingrid, at her terms; resolves once Bob is funded too. */
+async function openV(n: {
+  alice: Party;
+  ingrid: Party;
+  bob: Party;
+  l1: Hex;
+  l2: Hex;
+}): Promise<{ v: Hex; fee: bigint }> {
+  const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+  const v = await n.alice.client.openVirtualChannel({
+    peer: n.bob.address,
+    via: n.ingrid.address,
+    ledger: n.l1,
+    peerLedger: n.l2,
+    balances: [[ONE, ONE]],
+    fee: [fee],
+    seconds: 3_600n,
+  });
+  await until(() => n.bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+  return { v, fee };
+}
+
+/** What `p` withdrew from channel `id`, per asset. */
+function paid(p: Party, id: Hex): bigint[] {
+  return p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+}
+
 describe("virtual channel through one intermediary", () => {
   it("opens with no transaction, pays directly (Ingrid not involved), closes into both ledgers; payouts exact", async () => {
     const { alice, ingrid, bob, l1, l2 } = await network();
@@ -92,8 +119,6 @@ describe("virtual channel through one intermediary", () => {
       15_000,
       "Ingrid withdrew",
     );
-    const paid = (p: Party, id: Hex) =>
-      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
     expect(paid(alice, l1)).toEqual([aliceL1]);
     expect(paid(ingrid, l1)).toEqual([ingridL1]);
     expect(paid(ingrid, l2)).toEqual([ingridL2]);
@@ -157,17 +182,7 @@ describe("virtual channel through one intermediary", () => {
 
   it("Bob goes offline: Alice gets her money through the chain, Ingrid nets her fee, Bob's share waits for him", async () => {
     const { alice, ingrid, bob, l1, l2 } = await network();
-    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
-    const v = await alice.client.openVirtualChannel({
-      peer: bob.address,
-      via: ingrid.address,
-      ledger: l1,
-      peerLedger: l2,
-      balances: [[ONE, ONE]],
-      fee: [fee],
-      seconds: 3_600n,
-    });
-    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const { v, fee } = await openV({ alice, ingrid: ingrid, bob, l1, l2 });
     await alice.client.pay(v, parseEther("0.4")); // V: Alice 0.6, Bob 1.4
     await bob.stop();
     w.net.disconnect(bob.address);
@@ -181,8 +196,6 @@ describe("virtual channel through one intermediary", () => {
       20_000,
       "withdrawals",
     );
-    const paid = (p: Party, id: Hex) =>
-      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
     const aliceL1 = FIVE - ONE - fee + parseEther("0.6");
     expect(paid(alice, l1)).toEqual([aliceL1]);
     await until(() => paid(ingrid, l1).length === 1, 10_000, "Ingrid withdrew L1");
@@ -194,17 +207,7 @@ describe("virtual channel through one intermediary", () => {
 
   it("Alice registers an old V state: Bob's watcher refutes with the newest; everyone is paid by it", async () => {
     const { alice, ingrid, bob, l1, l2 } = await network();
-    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
-    const v = await alice.client.openVirtualChannel({
-      peer: bob.address,
-      via: ingrid.address,
-      ledger: l1,
-      peerLedger: l2,
-      balances: [[ONE, ONE]],
-      fee: [fee],
-      seconds: 3_600n,
-    });
-    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const { v, fee } = await openV({ alice, ingrid: ingrid, bob, l1, l2 });
     const v0 = alice.store.getChannel(v)!.machine;
     const l1rec = alice.store.getChannel(l1)!.machine;
     for (let i = 0; i < 5; i++) await alice.client.pay(v, parseEther("0.1")); // V: Alice 0.5, Bob 1.5
@@ -217,8 +220,6 @@ describe("virtual channel through one intermediary", () => {
     await until(async () => (await bob.chain.dispute(v))?.version === 5n, 10_000, "Bob refuted V");
     await w.advance(61);
     await until(() => bob.client.channel(l2).phase === "Withdrawn", 20_000, "Bob withdrew");
-    const paid = (p: Party, id: Hex) =>
-      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
     expect(paid(bob, l2)).toEqual([FIVE - ONE + parseEther("1.5")]);
     await until(
       () => paid(ingrid, l1).length === 1 && paid(ingrid, l2).length === 1,
@@ -235,17 +236,7 @@ describe("virtual channel through one intermediary", () => {
 
   it("Alice and Bob collude against Ingrid (Bob unlocks with the final state, Alice registers an old one): Ingrid restarted in between refutes and nets her fee", async () => {
     const { alice, ingrid: ingrid0, bob, l1, l2 } = await network({ unlockOnFinal: false });
-    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
-    const v = await alice.client.openVirtualChannel({
-      peer: bob.address,
-      via: ingrid0.address,
-      ledger: l1,
-      peerLedger: l2,
-      balances: [[ONE, ONE]],
-      fee: [fee],
-      seconds: 3_600n,
-    });
-    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const { v, fee } = await openV({ alice, ingrid: ingrid0, bob, l1, l2 });
     const v0 = alice.store.getChannel(v)!.machine;
     const l1rec = alice.store.getChannel(l1)!.machine; // L1 with V locked
     await alice.client.pay(v, parseEther("0.9")); // V: Alice 0.1, Bob 1.9
@@ -269,8 +260,6 @@ describe("virtual channel through one intermediary", () => {
     await until(async () => (await ingrid.chain.dispute(v))?.version === 2n, 10_000, "V final on chain");
     await w.advance(61);
     await until(() => ingrid.client.channel(l1).phase === "Withdrawn", 20_000, "Ingrid withdrew L1");
-    const paid = (p: Party, id: Hex) =>
-      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
     // L1 pays Ingrid her balance + V.bob's final share; with L2 (unlocked: her balance + V.alice's) she nets the fee.
     expect(paid(ingrid, l1)).toEqual([FIVE - ONE + fee + parseEther("1.9")]);
     expect(ingrid.client.channel(l2).balances).toEqual([
@@ -283,17 +272,7 @@ describe("virtual channel through one intermediary", () => {
 
   it("Ingrid goes offline: Alice and Bob each get their share of V out through their ledger channel", async () => {
     const { alice, ingrid, bob, l1, l2 } = await network();
-    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
-    const v = await alice.client.openVirtualChannel({
-      peer: bob.address,
-      via: ingrid.address,
-      ledger: l1,
-      peerLedger: l2,
-      balances: [[ONE, ONE]],
-      fee: [fee],
-      seconds: 3_600n,
-    });
-    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const { v, fee } = await openV({ alice, ingrid: ingrid, bob, l1, l2 });
     await bob.client.pay(v, parseEther("0.3")); // V: Alice 1.3, Bob 0.7
     await ingrid.stop();
     w.net.disconnect(ingrid.address);
@@ -305,8 +284,6 @@ describe("virtual channel through one intermediary", () => {
       20_000,
       "withdrawals",
     );
-    const paid = (p: Party, id: Hex) =>
-      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
     expect(paid(alice, l1)).toEqual([FIVE - ONE - fee + parseEther("1.3")]);
     expect(paid(bob, l2)).toEqual([FIVE - ONE + parseEther("0.7")]);
     // Ingrid's money waits for her on chain, exactly her balances + V's shares + the fee.
@@ -318,17 +295,7 @@ describe("virtual channel through one intermediary", () => {
 
   it("Ingrid registers an old V state on one side: the ends refute, V settles at its newest state in both", async () => {
     const { alice, ingrid, bob, l1, l2 } = await network();
-    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
-    const v = await alice.client.openVirtualChannel({
-      peer: bob.address,
-      via: ingrid.address,
-      ledger: l1,
-      peerLedger: l2,
-      balances: [[ONE, ONE]],
-      fee: [fee],
-      seconds: 3_600n,
-    });
-    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const { v, fee } = await openV({ alice, ingrid: ingrid, bob, l1, l2 });
     const v0 = alice.store.getChannel(v)!.machine; // V at version 0, signed by both
     for (let i = 0; i < 3; i++) await alice.client.pay(v, parseEther("0.2")); // V: Alice 0.4, Bob 1.6
     const l2rec = ingrid.store.getChannel(l2)!.machine;
@@ -339,14 +306,14 @@ describe("virtual channel through one intermediary", () => {
       [{ params: v0.params, state: v0.current!.state, sigs: v0.current!.sigs as Hex[] }],
     );
     await until(async () => (await bob.chain.dispute(v))?.version === 3n, 10_000, "V refuted to version 3");
+    // Alice disputes L1 on seeing V on chain; time may only move once both ledger channels are registered.
+    await until(() => alice.client.channel(l1).phase === "Registered", 10_000, "Alice disputed L1");
     await w.advance(61);
     await until(
       () => alice.client.channel(l1).phase === "Withdrawn" && bob.client.channel(l2).phase === "Withdrawn",
       20_000,
       "withdrawals",
     );
-    const paid = (p: Party, id: Hex) =>
-      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
     expect(paid(bob, l2)).toEqual([FIVE - ONE + parseEther("1.6")]);
     expect(paid(alice, l1)).toEqual([FIVE - ONE - fee + parseEther("0.4")]);
     for (const p of [alice, bob]) await p.stop();
