@@ -13,6 +13,7 @@ import { signState } from "../../src/channel/sig.js";
 import { privateKeyToSigner } from "../../src/channel/signer.js";
 import type { Hex, Params, State } from "../../src/channel/types.js";
 import { ZERO_ADDRESS } from "../../src/channel/types.js";
+import type { OpenChannelRequest } from "../../src/client/client.js";
 import { FundingTimeoutError, UpdateRejectedError } from "../../src/client/errors.js";
 import type { WireMsg } from "../../src/wire/messages.js";
 import { type Party, until, type World, world } from "./harness.js";
@@ -25,6 +26,18 @@ beforeEach(() => w.resetNetwork());
 
 async function pair(ai: number, bi: number): Promise<[Party, Party]> {
   return [await w.party("Alice", ai), await w.party("Bob", bi)];
+}
+
+/** A 1 ETH / 1 ETH channel from `a` to `b` (plus `extra` request fields), once both sides see it funded. */
+async function openFunded(a: Party, b: Party, extra: Partial<OpenChannelRequest> = {}): Promise<Hex> {
+  const id = await a.client.openChannel({
+    peer: b.address,
+    assets: [w.eth],
+    balances: [[parseEther("1"), parseEther("1")]],
+    ...extra,
+  });
+  await until(() => b.client.channel(id).phase === "Acting", 5_000, "peer funded");
+  return id;
 }
 
 describe("ledger channel through the client", () => {
@@ -63,12 +76,7 @@ describe("ledger channel through the client", () => {
 
   it("concurrent proposals from both sides: the lower index wins, the other is retried; both agree", async () => {
     const [alice, bob] = await pair(3, 4);
-    const id = await alice.client.openChannel({
-      peer: bob.address,
-      assets: [w.eth],
-      balances: [[parseEther("1"), parseEther("1")]],
-    });
-    await until(() => bob.client.channel(id).phase === "Acting", 5_000, "Bob funded");
+    const id = await openFunded(alice, bob);
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         i % 2 === 0 ? alice.client.pay(id, 1000n) : bob.client.pay(id, 3000n),
@@ -89,12 +97,7 @@ describe("ledger channel through the client", () => {
 
   it("the responder's handler can reject an update; nothing changes", async () => {
     const [alice, bob] = await pair(1, 2);
-    const id = await alice.client.openChannel({
-      peer: bob.address,
-      assets: [w.eth],
-      balances: [[parseEther("1"), parseEther("1")]],
-    });
-    await until(() => bob.client.channel(id).phase === "Acting", 5_000, "Bob funded");
+    const id = await openFunded(alice, bob);
     // Default handler: a payment that lowers Bob's balance is refused.
     const err = await alice.client
       .update(id, (s) => ({
@@ -114,13 +117,7 @@ describe("ledger channel through the client", () => {
 
   it("Bob goes offline: Alice settles by dispute and gets her balance", async () => {
     const [alice, bob] = await pair(5, 6);
-    const id = await alice.client.openChannel({
-      peer: bob.address,
-      assets: [w.eth],
-      balances: [[parseEther("1"), parseEther("1")]],
-      challengeDuration: 100n,
-    });
-    await until(() => bob.client.channel(id).phase === "Acting", 5_000, "Bob funded");
+    const id = await openFunded(alice, bob, { challengeDuration: 100n });
     await alice.client.pay(id, parseEther("0.25"));
     await bob.stop();
     w.net.disconnect(bob.address);
@@ -139,13 +136,7 @@ describe("ledger channel through the client", () => {
   it("Mallory registers an old state: Bob's watcher refutes with the newest and Bob gets his full balance", async () => {
     const mallory = await w.party("Mallory", 1);
     const bob = await w.party("Bob", 2);
-    const id = await mallory.client.openChannel({
-      peer: bob.address,
-      assets: [w.eth],
-      balances: [[parseEther("1"), parseEther("1")]],
-      challengeDuration: 100n,
-    });
-    await until(() => bob.client.channel(id).phase === "Acting", 5_000, "Bob funded");
+    const id = await openFunded(mallory, bob, { challengeDuration: 100n });
     // Remember version 0 with both signatures, then pay Bob.
     const rec0 = mallory.store.getChannel(id);
     const v0 = rec0?.machine.current as { state: State; sigs: Hex[] };
