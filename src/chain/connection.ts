@@ -68,7 +68,8 @@ export async function connectChain(options: ConnectOptions): Promise<ChainConnec
   });
   // Local chains mine instantly; poll receipts fast rather than viem's 4 s default.
   const pollingInterval = url === "embedded" || /127\.0\.0\.1|localhost/.test(url) ? 20 : 1_000;
-  const publicClient = createPublicClient({ chain, transport, pollingInterval });
+  // No cached block number: a caller that just saw a transaction mined must never read an older block.
+  const publicClient = createPublicClient({ chain, transport, pollingInterval, cacheTime: 0 });
   const provider: EIP1193Provider =
     "embedded" in options
       ? options.embedded.provider

@@ -39,14 +39,15 @@ import {
   type Transition,
   withdrawn,
 } from "../channel/machine.js";
-import { hopLockArgs, pathLocks } from "../channel/path.js";
+import { hopLockArgs, type PathHop, pathLocks } from "../channel/path.js";
 import { balanceDelta, payment } from "../channel/payment.js";
-import { recoverStateSigner, signWithdrawalAuth } from "../channel/sig.js";
+import { recoverStateSigner, signState, signWithdrawalAuth } from "../channel/sig.js";
 import type { Signer } from "../channel/signer.js";
 import type { Address, Asset, Hex, Params, State } from "../channel/types.js";
 import { ZERO_ADDRESS } from "../channel/types.js";
 import { validateParams, validateState } from "../channel/validation.js";
 import {
+  checkLock,
   checkUnlock,
   intermediaryLocksMatch,
   lockInLedger,
@@ -130,17 +131,44 @@ export interface ClientOptions {
 
 export interface OpenVirtualRequest {
   readonly peer: Address;
-  /** The intermediary, with whom we have the ledger channel `ledger`; she has `peerLedger` with `peer`. */
-  readonly via: Address;
+  /**
+   * The intermediaries in path order from us to the peer (a single address: one intermediary). We
+   * have the ledger channel `ledger` with the first; each has one with the next; the last with `peer`.
+   */
+  readonly via: Address | readonly Address[];
   readonly ledger: Hex;
-  readonly peerLedger: Hex;
+  /** The ledger channels after ours, in path order (I1-I2, ..., In-peer); a single id for one intermediary. */
+  readonly peerLedger: Hex | readonly Hex[];
   /** [ours, the peer's] per asset of `ledger`. */
   readonly balances: readonly (readonly [bigint, bigint])[];
-  /** The intermediary's fee per asset (see her terms), paid by us when V opens. */
-  readonly fee: readonly bigint[];
-  /** Seconds of validity: after them the intermediary may close V. */
+  /**
+   * Each intermediary's fee per asset (see her terms), in path order, paid by us when V opens; a flat
+   * list for one intermediary.
+   */
+  readonly fee: readonly bigint[] | readonly (readonly bigint[])[];
+  /** Seconds of validity: after them the intermediaries may close V. */
   readonly seconds: bigint;
   readonly challengeDuration?: bigint;
+}
+
+type SubAllocLike = State["outcome"]["locked"][number];
+
+/** A peer's lock proposal held while V's path is being locked. */
+interface HeldLock {
+  readonly ledgerID: Hex;
+  readonly state: State;
+  readonly sig: Hex;
+  readonly from: number;
+}
+
+/** What every member of V's path keeps: the path, the ledger channel of every hop, fees and expiry. */
+interface VirtualInfo {
+  readonly path: Address[];
+  readonly ledgerIDs: Hex[];
+  readonly fees: bigint[][];
+  readonly expiry: bigint;
+  /** Our own ledger channel that locks V (ends only). */
+  readonly ledger: Hex;
 }
 
 export interface ClientDeps {
@@ -215,6 +243,12 @@ export class Client {
   private closed = false;
   /** Intermediary: V contexts by V id, and lock proposals waiting for their twin. */
   private readonly virtualContexts = new Map<string, VirtualFundingMsg>();
+  /**
+   * Lock proposals of a peer we hold, by ledger channel, while V's path is being locked: we keep the
+   * peer's signature, so we can complete the lock even if a re-sync voided the proposal meanwhile, and
+   * nothing else is signed in that channel until we decided.
+   */
+  private readonly heldLocks = new Map<string, HeldLock>();
   private readonly virtualFinals = new Map<string, VirtualFinalMsg>();
   /** Fully signed states learned from registrations on chain, by channel id. */
   private readonly chainStates = new Map<string, SignedSub[]>();
@@ -254,6 +288,18 @@ export class Client {
       this.records.set(rec.channelID.toLowerCase(), rec);
     }
     this.loadIntermediaryState();
+    // Lock proposals we held when we stopped: decide them again (our other lock may be signed by now).
+    for (const h of this.heldLocks.values()) {
+      const rec = this.findRecord(h.ledgerID);
+      const cur = rec?.machine.current?.state;
+      if (!rec || !cur || cur.version !== h.state.version - 1n) {
+        this.heldLocks.delete(h.ledgerID.toLowerCase());
+        continue;
+      }
+      void this.decideVirtualLedgerUpdate(rec, cur, h.state)
+        .then((d) => this.answerHeld(h.ledgerID, h.state, d))
+        .catch((e) => this.logError(h.ledgerID, e));
+    }
     for (const rec of this.records.values()) {
       const phase = rec.machine.phase;
       if (phase === "Funding")
@@ -411,6 +457,9 @@ export class Client {
     const done = await this.inQueue(channelID, async () => {
       const rec = this.record(channelID);
       if (rec.machine.phase !== "Acting") throw new ChannelBusyError(channelID, rec.machine.phase);
+      if (this.heldLocks.has(channelID.toLowerCase())) {
+        throw new ChannelBusyError(channelID, "holding a lock proposal");
+      }
       const current = rec.machine.current?.state as State;
       const next = build(current);
       const t = proposeUpdate(rec.machine, next, this.deps.signer, this.rules(rec.machine.params));
@@ -604,7 +653,7 @@ export class Client {
         case "virtualFunding":
           return this.handleVirtualFunding(from, msg);
         case "virtualFinal":
-          return this.handleVirtualFinal(msg);
+          return this.handleVirtualFinal(from, msg);
         case "error":
           this.log("warn", "peer reported an error", { peer: from, reason: msg.reason });
           if (msg.channelID) await this.peerRefused(from, msg.channelID, msg.reason);
@@ -707,23 +756,46 @@ export class Client {
           if (this.record(id).machine.phase === "Funding" && (await this.allDeposited(id)))
             this.markFunded(id);
           const r = this.record(id);
+          const held = this.heldLocks.get(id.toLowerCase());
+          if (held && hashState(held.state) !== hashState(msg.state)) {
+            throw new ChannelBusyError(id, "holding a lock proposal");
+          }
           const t = receiveUpdate(r.machine, msg.state, msg.sig, msg.from, this.rules(r.machine.params));
+          if (held) {
+            // The same lock again (its proposer re-synced): held once more; the decision under way answers it.
+            if (r.machine.phase === "Acting")
+              this.records.set(id.toLowerCase(), { ...r, machine: t.machine });
+            return null;
+          }
           if (t.machine.pending === null || t.machine.pending.proposer === r.machine.idx) {
             // Our own concurrent proposal wins the tie-break: the peer drops its.
             return null;
           }
           this.dropEffects(t.effects);
           const current = r.machine.current?.state as State;
-          const decision =
-            r.machine.params.ledgerChannel && locksChanged(current, msg.state)
-              ? await this.decideVirtualLedgerUpdate(r, current, msg.state)
-              : await this.updateHandler({
-                  channelID: id,
-                  from,
-                  current,
-                  next: msg.state,
-                  delta: balanceDelta(current, msg.state, r.machine.idx),
-                });
+          if (r.machine.params.ledgerChannel && locksChanged(current, msg.state)) {
+            // A lock may wait for the rest of V's path: we hold the proposal (nothing else is signed in
+            // this channel meanwhile) and leave the queue free for the peer's other messages.
+            this.records.set(id.toLowerCase(), { ...r, machine: t.machine });
+            this.heldLocks.set(id.toLowerCase(), {
+              ledgerID: id,
+              state: msg.state,
+              sig: msg.sig,
+              from: msg.from,
+            });
+            this.saveIntermediaryState();
+            void this.decideVirtualLedgerUpdate(r, current, msg.state)
+              .then((d) => this.answerHeld(id, msg.state, d))
+              .catch((e) => this.logError(id, e));
+            return null;
+          }
+          const decision = await this.updateHandler({
+            channelID: id,
+            from,
+            current,
+            next: msg.state,
+            delta: balanceDelta(current, msg.state, r.machine.idx),
+          });
           // The peer's proposal itself needs no persisting: nothing of ours leaves until we sign.
           if (decision.accept) {
             this.apply(r, acceptUpdate(t.machine, this.deps.signer));
@@ -797,16 +869,28 @@ export class Client {
   // ---------------------------------------------------------------- virtual channels
 
   /**
-   * Opens a virtual channel V with `peer` through intermediary `via` (design.md section 5), with no
-   * transaction: both sign V's initial state, then each end locks V's funds in its ledger channel with
-   * the intermediary, who signs both locks only if they match. Resolves with V's id once our lock is
-   * signed; V is then updated directly with `update`/`pay`, without the intermediary.
+   * Opens a virtual channel V with `peer` through the intermediaries `via` (design.md section 5), with
+   * no transaction: both ends sign V's initial state, then V's funds are locked in every ledger channel
+   * along the path (see `lockVirtual` for the order that keeps every intermediary whole). Resolves with
+   * V's id once our lock is signed; V is then updated directly with `update`/`pay`, without them.
    */
   async openVirtualChannel(req: OpenVirtualRequest): Promise<Hex> {
     const ledger = this.record(req.ledger);
     if (ledger.machine.phase !== "Acting") throw new ChannelBusyError(req.ledger, ledger.machine.phase);
-    if (!sameAddress(this.peerOf(ledger), req.via)) {
-      throw new PerunError("NOT_OUR_INTERMEDIARY", `Ledger channel ${req.ledger} is not with ${req.via}.`);
+    const via: Address[] = typeof req.via === "string" ? [req.via] : [...req.via];
+    const peerLedgers: Hex[] = typeof req.peerLedger === "string" ? [req.peerLedger] : [...req.peerLedger];
+    const fees: bigint[][] =
+      req.fee.length > 0 && typeof req.fee[0] === "bigint"
+        ? [[...(req.fee as readonly bigint[])]]
+        : (req.fee as readonly (readonly bigint[])[]).map((f) => [...f]);
+    if (via.length === 0 || peerLedgers.length !== via.length) {
+      throw new PerunError(
+        "VIRTUAL_PATH",
+        `A path through ${via.length} intermediaries needs ${via.length} ledger channels after ours, got ${peerLedgers.length}.`,
+      );
+    }
+    if (!sameAddress(this.peerOf(ledger), via[0])) {
+      throw new PerunError("NOT_OUR_INTERMEDIARY", `Ledger channel ${req.ledger} is not with ${via[0]}.`);
     }
     const assets = (ledger.machine.current?.state as State).outcome.assets;
     const params = virtualParams({
@@ -816,25 +900,20 @@ export class Client {
       challengeDuration: req.challengeDuration ?? 60n,
     });
     const initial = virtualInitialState(params, assets, req.balances);
-    const path = [this.address, req.via, req.peer];
-    const ledgerIDs = [req.ledger, req.peerLedger];
-    const fees = [[...req.fee]];
+    const path = [this.address, ...via, req.peer];
+    const ledgerIDs = [req.ledger, ...peerLedgers];
     const expiry = (await this.deps.chain.now()) + req.seconds;
     pathLocks(path, initial, fees); // validates shapes before anything is signed
     const proposalID = `0x${randomBytes(32).toString("hex")}` as Hex;
     const t = proposeInit(createMachine(params, 0), initial, this.deps.signer);
     const vID = t.machine.channelID;
-    const meta = {
-      proposalID,
-      role: "proposer",
-      virtual: { path, ledgerIDs, fees, expiry, ledger: req.ledger },
-    };
+    const virtual: VirtualInfo = { path, ledgerIDs, fees, expiry, ledger: req.ledger };
     this.persist({
       channelID: vID,
       machine: t.machine,
       peers: [this.address, req.peer],
       fundingDeadline: null,
-      meta,
+      meta: { proposalID, role: "proposer", virtual },
     });
     const answer = new Promise<Hex>((resolve, reject) =>
       this.proposalWaiters.set(proposalID, { resolve, reject }),
@@ -868,60 +947,71 @@ export class Client {
     const reject = (reason: string) =>
       this.deps.transport.send(from, { type: "virtualReject", proposalID: msg.proposalID, reason });
     const { params, path } = msg;
-    if (path.length !== 3) return reject("only paths with one intermediary are supported");
-    if (!sameAddress(path[0], from) || !sameAddress(path[2], this.address))
+    const last = path.length - 1;
+    if (path.length < 3 || msg.ledgerIDs.length !== last || msg.fees.length !== path.length - 2) {
+      return reject("the path, its ledger channels and its fees do not fit together");
+    }
+    if (!sameAddress(path[0], from) || !sameAddress(path[last], this.address))
       return reject("we are not the path's end");
     if (!params.virtualChannel || !sameAddress(params.participants[0]?.ethAddress, from)) {
       return reject("not a virtual channel proposed by its first participant");
     }
     if (!sameAddress(params.participants[1]?.ethAddress, this.address))
       return reject("we are not participant 1");
-    const ledger = this.findRecord(msg.ledgerIDs[1] as Hex);
-    if (!ledger || ledger.machine.phase !== "Acting" || !sameAddress(this.peerOf(ledger), path[1])) {
-      return reject("we have no open ledger channel with the intermediary");
+    const ledger = this.findRecord(msg.ledgerIDs[last - 1] as Hex);
+    if (!ledger || ledger.machine.phase !== "Acting" || !sameAddress(this.peerOf(ledger), path[last - 1])) {
+      return reject("we have no open ledger channel with the last intermediary");
     }
+    if (msg.expiry <= (await this.deps.chain.now())) return reject("the virtual channel has already expired");
     const t = receiveUpdate(createMachine(params, 1), msg.initial, msg.sig, 0);
     const vID = t.machine.channelID;
     if (this.findRecord(vID)) return reject("channel id already in use");
+    try {
+      pathLocks(path, msg.initial, msg.fees);
+    } catch (err) {
+      return reject(`invalid path: ${errorText(err)}`);
+    }
     const decision = await this.proposalHandler({ from, params, initial: msg.initial, fundingTimeout: 0n });
     if (!decision.accept) return reject(decision.reason);
-    const meta = {
-      proposalID: msg.proposalID,
-      role: "responder",
-      virtual: {
-        path,
-        ledgerIDs: msg.ledgerIDs,
-        fees: msg.fees,
-        expiry: msg.expiry,
-        ledger: msg.ledgerIDs[1],
-      },
+    const virtual: VirtualInfo = {
+      path: [...path],
+      ledgerIDs: [...msg.ledgerIDs],
+      fees: msg.fees.map((f) => [...f]),
+      expiry: msg.expiry,
+      ledger: msg.ledgerIDs[last - 1] as Hex,
     };
     await this.inQueue(vID, async () => {
+      if (this.findRecord(vID))
+        throw new PerunError("VIRTUAL_ID_REUSED", `Channel id ${vID} is already in use.`);
       const rec: ChannelRecord = {
         channelID: vID,
         machine: t.machine,
         peers: [from, this.address],
         fundingDeadline: null,
-        meta,
+        meta: { proposalID: msg.proposalID, role: "responder", virtual },
       };
       this.records.set(vID.toLowerCase(), rec);
       this.apply(rec, acceptUpdate(t.machine, this.deps.signer));
     });
     this.emit({ type: "opened", channelID: vID });
-    void this.lockVirtual(vID, 1).catch((e) => this.logError(vID, e));
+    void this.lockVirtual(vID, last - 1).catch((e) => this.logError(vID, e));
   }
 
   /**
-   * Locks V's funds in our ledger channel with the intermediary (hop 0 for V.alice, hop 1 for V.bob):
-   * first the intermediary gets V's context (both signatures), then our lock update; once she signed
-   * it, V is funded for us.
+   * Locks V's funds in our ledger channel with our neighbour on the path (hop 0 for V.alice, the last
+   * hop for V.bob). First the intermediary gets V's context (both signatures), then our lock update.
+   * Along the path the locks go out from Alice towards Bob, each intermediary proposing its right lock
+   * while it holds its left neighbour's proposal unsigned; the last intermediary holds both of hers
+   * (Bob proposes his) and signs both at once; the signatures then come back towards Alice, each
+   * intermediary signing its left lock exactly when its right one was signed. So no intermediary ever
+   * has only one of its two locks. V is funded for us once our lock is signed, however late that is.
    */
   private async lockVirtual(vID: Hex, hop: number): Promise<void> {
     const v = this.record(vID);
-    const info = v.meta.virtual as { path: Address[]; ledgerIDs: Hex[]; fees: bigint[][]; expiry: bigint };
+    const info = v.meta.virtual as VirtualInfo;
     const signed = v.machine.current as { state: State; sigs: Hex[] };
-    const via = info.path[1] as Address;
-    await this.deps.transport.send(via, {
+    const neighbour = info.path[hop === 0 ? 1 : hop] as Address;
+    await this.deps.transport.send(neighbour, {
       type: "virtualFunding",
       path: info.path,
       ledgerIDs: info.ledgerIDs,
@@ -936,54 +1026,236 @@ export class Client {
     if (!hopInfo) throw new PerunError("VIRTUAL_PATH", `No hop ${hop} in the path of ${vID}.`);
     const ledgerParams = this.record(ledgerID).machine.params;
     const { roles, fee } = hopLockArgs(hopInfo, ledgerParams);
-    await this.update(ledgerID, (cur) =>
+    const outcome = this.proposeLock(ledgerID, vID, (cur) =>
       lockInLedger(cur, ledgerParams, { id: vID, initial: signed.state }, roles, fee),
     );
-    await this.inQueue(vID, async () => this.markFunded(vID));
+    const funded = outcome.then(async (refused) => {
+      if (refused !== null) throw refused;
+      await this.inQueue(vID, async () => this.markFunded(vID));
+    });
+    // Every hop of the path may take a peer timeout to answer; past that we stop waiting, but V still
+    // becomes funded if the signature comes later.
+    funded.catch((e) => this.logError(vID, e));
+    let timer: NodeJS.Timeout | undefined;
+    const budget = this.peerTimeoutMs * (info.path.length - 1);
+    try {
+      await Promise.race([
+        funded,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new PeerTimeoutError(`the locks of ${vID} along its path`, neighbour, budget)),
+            budget,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
-  /** Intermediary: V's context from one of its ends, checked (both signatures) and kept for the locks. */
+  /**
+   * Proposes the lock `build(current)` in `ledgerID` and waits, without a deadline, until the peer
+   * signed it (true) or rejected it (false). A proposal voided by a re-sync (the peer restarted and
+   * never signed) is proposed again. No deadline, because an intermediary that proposed a lock may only
+   * give up its own left lock once it knows the right one will never be signed.
+   */
+  private async proposeLock(
+    ledgerID: Hex,
+    vID: Hex,
+    build: (current: State) => State,
+  ): Promise<PerunError | null> {
+    for (;;) {
+      const done = await this.inQueue(`local:${ledgerID}` as Hex, () =>
+        this.inQueue(ledgerID, async () => {
+          const rec = this.record(ledgerID);
+          // Signed already (learned by a re-sync, say after a restart).
+          if (locksV(rec.machine.current?.state, vID) && rec.machine.phase !== "Signing")
+            return "locked" as const;
+          // Busy with a payment or a peer's proposal being decided: try again shortly.
+          if (rec.machine.phase === "Signing" || this.heldLocks.has(ledgerID.toLowerCase())) return null;
+          if (rec.machine.phase !== "Acting") throw new ChannelBusyError(ledgerID, rec.machine.phase);
+          const current = rec.machine.current?.state as State;
+          const next = build(current);
+          const t = proposeUpdate(rec.machine, next, this.deps.signer, this.rules(rec.machine.params));
+          const waiter = this.waitFor(ledgerID, next.version);
+          this.apply(rec, t);
+          return { waiter, next };
+        }),
+      );
+      if (done === "locked") return null;
+      if (done === null) {
+        await sleep(this.pollMs);
+        continue;
+      }
+      let waiter = done.waiter;
+      for (;;) {
+        try {
+          await waiter;
+          return null;
+        } catch (err) {
+          if (err instanceof UpdateRejectedError) return err;
+          if (err instanceof ProposalDroppedError) break;
+          // Sending failed: the proposal may or may not have left. It stays pending until the peer
+          // signs it or a re-sync voids it; keep waiting for whichever comes.
+          const m = this.record(ledgerID).machine;
+          const v = done.next.version;
+          if (m.current && m.current.state.version >= v) {
+            return hashState(m.current.state) === hashState(done.next)
+              ? null
+              : new UpdateRejectedError(ledgerID, v, "a re-sync replaced our lock");
+          }
+          if (m.pending?.proposer !== m.idx || m.pending.state.version !== v) break;
+          waiter = this.waitFor(ledgerID, v);
+        }
+      }
+    }
+  }
+
+  /**
+   * Intermediary: V's context (path, ledger channels, fees, expiry, initial state with both signatures)
+   * from a neighbour on V's path, checked and kept for the locks. A context never replaces another one
+   * of the same V: a reused id is refused.
+   */
   private async handleVirtualFunding(from: Address, msg: VirtualFundingMsg): Promise<void> {
     if (!this.deps.options?.intermediary)
       throw new PerunError("NOT_AN_INTERMEDIARY", "We do not offer virtual channels.");
-    if (msg.path.length !== 3 || !sameAddress(msg.path[1], this.address)) {
-      throw new PerunError("VIRTUAL_PATH", "We are not the intermediary of this path.");
+    const me = msg.path.findIndex((a) => sameAddress(a, this.address));
+    if (me < 1 || me > msg.path.length - 2) {
+      throw new PerunError("VIRTUAL_PATH", "We are not an intermediary of this path.");
     }
-    if (!sameAddress(msg.path[0], from) && !sameAddress(msg.path[2], from)) {
-      throw new PerunError("VIRTUAL_PATH", "Only an end of the path may hand over its context.");
+    if (!sameAddress(msg.path[me - 1], from) && !sameAddress(msg.path[me + 1], from)) {
+      throw new PerunError("VIRTUAL_PATH", "Only a neighbour of ours on the path may hand over its context.");
+    }
+    if (msg.ledgerIDs.length !== msg.path.length - 1) {
+      throw new PerunError("VIRTUAL_PATH", "The path needs one ledger channel per hop.");
     }
     const id = channelId(msg.params);
     if (id !== msg.initial.channelID)
       throw new PerunError("VIRTUAL_PARAMS", "Params do not match the state.");
     requireAllSigned(msg.params, msg.initial, msg.sigs);
+    pathLocks(msg.path, msg.initial, msg.fees); // throws on a malformed path or fees
+    // No await before the context is kept: the lock update right behind it on the same connection
+    // must find it. Expiry is checked when the lock is decided.
+    const known = this.virtualContexts.get(id.toLowerCase());
+    if (known) {
+      if (encodeJson(contextKey(known)) !== encodeJson(contextKey(msg))) {
+        throw new PerunError(
+          "VIRTUAL_ID_REUSED",
+          `We already intermediate virtual channel ${id} on other terms.`,
+          {
+            hint: "A virtual channel's id (its params, with a fresh nonce) must be new.",
+          },
+        );
+      }
+      return;
+    }
     this.virtualContexts.set(id.toLowerCase(), msg);
     this.saveIntermediaryState();
   }
 
-  /** Intermediary: V's final state, which lets us accept the unlock of V in either ledger channel. */
-  private async handleVirtualFinal(msg: VirtualFinalMsg): Promise<void> {
+  /**
+   * V's final state (both signatures): it lets us accept the unlock of V in any ledger channel. An
+   * intermediary passes it on along the path (each one only once) and, unless it is the last one,
+   * proposes the unlock in its ledger channel towards Bob; the ends unlock their own hops.
+   */
+  private async handleVirtualFinal(from: Address, msg: VirtualFinalMsg): Promise<void> {
     const id = channelId(msg.params);
     if (id !== msg.state.channelID || !msg.state.isFinal) {
       throw new PerunError("VIRTUAL_FINAL", "Not a final state of the given virtual channel.");
     }
     requireAllSigned(msg.params, msg.state, msg.sigs);
-    this.virtualFinals.set(id.toLowerCase(), msg);
+    const key = id.toLowerCase();
+    const isNew = !this.virtualFinals.has(key);
+    this.virtualFinals.set(key, msg);
     this.saveIntermediaryState();
+    const ctx = this.virtualContexts.get(key);
+    if (!isNew || !ctx) return;
+    const me = ctx.path.findIndex((a) => sameAddress(a, this.address));
+    if (me < 1 || me > ctx.path.length - 2) return;
+    // Pass it on first: on each connection it then arrives before our unlock proposal.
+    for (const n of [ctx.path[me - 1], ctx.path[me + 1]] as Address[]) {
+      if (!sameAddress(n, from)) await this.deps.transport.send(n, msg).catch(() => undefined);
+    }
+    if (me < ctx.path.length - 2) {
+      const right = ctx.ledgerIDs[me] as Hex;
+      void this.unlockHop(right, msg.state).catch((e) => this.logError(right, e));
+    }
+  }
+
+  /** Unlocks V with its final state in ledger channel `ledgerID`, unless it is no longer locked there. */
+  private async unlockHop(ledgerID: Hex, vFinal: State): Promise<void> {
+    const locks = (s: State | undefined) =>
+      s?.outcome.locked.some((l) => l.ID.toLowerCase() === vFinal.channelID.toLowerCase()) === true;
+    if (!locks(this.record(ledgerID).machine.current?.state)) return;
+    const ledgerParams = this.record(ledgerID).machine.params;
+    await this.update(ledgerID, (s) => unlockFromLedger(s, ledgerParams, vFinal));
   }
 
   /**
-   * A ledger update that adds or removes a locked sub-allocation. As intermediary: a lock is signed
-   * only together with its twin in the other ledger channel, and only if our net is the fee whatever
-   * V's outcome; an unlock only with V's final state signed by both. Anything else is refused.
+   * Signs or rejects a peer's lock proposal we held. If a re-sync voided it meanwhile (the peer
+   * restarted) and we accept, we complete it with the signature we kept and hand it over by a sync:
+   * the other lock of ours is signed already, so this one must be too.
+   */
+  private answerHeld(id: Hex, proposal: State, d: Decision): Promise<void> {
+    return this.inQueue(id, async () => {
+      const held = this.heldLocks.get(id.toLowerCase());
+      if (!held || hashState(held.state) !== hashState(proposal)) return;
+      this.heldLocks.delete(id.toLowerCase());
+      this.saveIntermediaryState();
+      const r = this.record(id);
+      const p = r.machine.pending;
+      if (
+        r.machine.phase === "Signing" &&
+        p &&
+        p.proposer !== r.machine.idx &&
+        hashState(p.state) === hashState(proposal)
+      ) {
+        this.apply(
+          r,
+          d.accept ? acceptUpdate(r.machine, this.deps.signer) : rejectUpdate(r.machine, d.reason),
+        );
+        return;
+      }
+      if (
+        !d.accept ||
+        r.machine.phase !== "Acting" ||
+        r.machine.current?.state.version !== proposal.version - 1n
+      )
+        return;
+      const sigs: Hex[] = [];
+      sigs[held.from] = held.sig;
+      sigs[r.machine.idx] = signState(proposal, this.deps.signer);
+      this.log("info", "completing a lock proposal voided by a re-sync", {
+        channelID: id,
+        version: `${proposal.version}`,
+      });
+      this.apply(r, receiveSync(r.machine, proposal, sigs, held.from));
+      await this.sendSync(this.record(id), this.peerOf(r));
+    });
+  }
+
+  /**
+   * A ledger update that adds or removes a locked sub-allocation. An unlock is signed only with V's
+   * final state signed by both ends. A lock only by an intermediary of V's path, and only so that she
+   * never holds one of her two locks without the other: the last intermediary of the path holds both
+   * proposals (from her left neighbour and from Bob) and signs both or neither; any other proposes her
+   * lock towards Bob while holding the one from her left, and signs that exactly when hers was signed.
+   * Either way her net is her fee whatever V's outcome (`intermediaryLocksMatch`), and it covers her terms.
    */
   private async decideVirtualLedgerUpdate(
     rec: ChannelRecord,
     current: State,
     next: State,
   ): Promise<Decision> {
-    const added = next.outcome.locked.filter((l) => !current.outcome.locked.some((c) => c.ID === l.ID));
-    const removed = current.outcome.locked.filter((c) => !next.outcome.locked.some((l) => l.ID === c.ID));
-    if (added.length + removed.length !== 1) return { accept: false, reason: "one lock or unlock at a time" };
+    // A lock changed in place counts as removed and added: refused like two changes at once.
+    const same = (x: SubAllocLike, y: SubAllocLike) =>
+      encodeJson([x.ID.toLowerCase(), x.balances, x.indexMap]) ===
+      encodeJson([y.ID.toLowerCase(), y.balances, y.indexMap]);
+    const added = next.outcome.locked.filter((l) => !current.outcome.locked.some((c) => same(c, l)));
+    const removed = current.outcome.locked.filter((c) => !next.outcome.locked.some((l) => same(c, l)));
+    if (added.length + removed.length !== 1) {
+      return { accept: false, reason: "one lock or unlock at a time; an existing lock never changes" };
+    }
     const params = rec.machine.params;
     if (removed.length === 1) {
       const vID = (removed[0] as { ID: Hex }).ID;
@@ -1000,22 +1272,53 @@ export class Client {
     const vID = (added[0] as { ID: Hex }).ID;
     const ctx = this.virtualContexts.get(vID.toLowerCase());
     if (!terms || !ctx) return { accept: false, reason: "no virtual channel context for this lock" };
+    const me = ctx.path.findIndex((a) => sameAddress(a, this.address));
+    const last = ctx.path.length - 2;
+    if (me < 1 || me > last) return { accept: false, reason: "we are not an intermediary of this path" };
     const hop = ctx.ledgerIDs.findIndex((l) => l.toLowerCase() === rec.channelID.toLowerCase());
-    if (hop < 0) return { accept: false, reason: "this ledger channel is not on the virtual channel's path" };
+    if (hop !== me - 1 && hop !== me) {
+      return { accept: false, reason: "this ledger channel is not on the virtual channel's path next to us" };
+    }
+    if (!sameAddress(this.peerOf(rec), ctx.path[hop === me ? me + 1 : me - 1])) {
+      return { accept: false, reason: "this ledger channel is not with our neighbour on the path" };
+    }
     const now = await this.deps.chain.now();
+    if (ctx.expiry <= now) return { accept: false, reason: `the virtual channel expired at ${ctx.expiry}` };
     const collateral = ctx.initial.outcome.balances.reduce(
       (s, row) => s + (row[0] ?? 0n) + (row[1] ?? 0n),
       0n,
     );
-    const wanted = rentalFee(terms, collateral, ctx.expiry > now ? ctx.expiry - now : 0n);
-    // Rendezvous: the first lock waits for its twin; the second decides both.
+    const wanted = rentalFee(terms, collateral, ctx.expiry - now);
+    const ourFee = ctx.fees[me - 1] as bigint[];
+    const feeOk = (fee: readonly bigint[]): Decision =>
+      (fee[0] ?? 0n) < wanted
+        ? { accept: false, reason: `fee ${fee[0]} below our terms (${wanted})` }
+        : { accept: true };
+    if (me < last) {
+      if (hop !== me - 1) return { accept: false, reason: "the lock towards Bob is ours to propose" };
+      return this.forwardLock(rec, current, next, ctx, me, feeOk);
+    }
+    const otherID = ctx.ledgerIDs[hop === me ? me - 1 : me] as Hex;
+    if (locksV(this.findRecord(otherID)?.machine.current?.state, vID)) {
+      // Our other lock is signed already (a restart came between the two): this one must be exactly the
+      // lock the path agreed on.
+      try {
+        const h = pathLocks(ctx.path, ctx.initial, ctx.fees)[hop] as PathHop;
+        checkLock(current, next, params, { v: { id: vID, initial: ctx.initial }, ...hopLockArgs(h, params) });
+      } catch (err) {
+        return { accept: false, reason: errorText(err) };
+      }
+      return feeOk(ourFee);
+    }
+    // The last intermediary: the first lock waits for its twin; the second decides both.
     return new Promise<Decision>((resolve) => {
       const key = vID.toLowerCase();
       const waiting = this.pendingLocks.get(key) ?? new Map();
+      waiting.get(hop)?.decide({ accept: false, reason: "replaced by a newer proposal of the same lock" });
       waiting.set(hop, { prev: current, next, params, decide: resolve });
       this.pendingLocks.set(key, waiting);
-      const left = waiting.get(0);
-      const right = waiting.get(1);
+      const left = waiting.get(me - 1);
+      const right = waiting.get(me);
       if (!left || !right) {
         setTimeout(() => {
           if (this.pendingLocks.get(key)?.get(hop)?.decide === resolve) {
@@ -1026,15 +1329,80 @@ export class Client {
         return;
       }
       this.pendingLocks.delete(key);
-      const verdict = intermediaryLocksMatch(left, right, ctx.initial, this.address);
-      let decision: Decision;
-      if (!verdict.valid) decision = { accept: false, reason: verdict.reason };
-      else if ((verdict.fee[0] ?? 0n) < wanted) {
-        decision = { accept: false, reason: `fee ${verdict.fee[0]} below our terms (${wanted})` };
-      } else decision = { accept: true };
+      const verdict = intermediaryLocksMatch(left, right, ctx.initial, this.address, ourFee);
+      const decision: Decision = verdict.valid
+        ? feeOk(verdict.fee)
+        : { accept: false, reason: verdict.reason };
       left.decide(decision);
       right.decide(decision);
     });
+  }
+
+  /**
+   * An intermediary that is not the last of V's path got the lock from its left neighbour: it checks
+   * that this lock and its own towards Bob net it its fee, proposes its own (the context first, so the
+   * next intermediary can check it), and signs the left lock exactly when the right one was signed. A
+   * right lock already signed (we restarted and our left neighbour proposed again) is enough.
+   */
+  private async forwardLock(
+    rec: ChannelRecord,
+    current: State,
+    next: State,
+    ctx: VirtualFundingMsg,
+    me: number,
+    feeOk: (fee: readonly bigint[]) => Decision,
+  ): Promise<Decision> {
+    const vID = ctx.initial.channelID;
+    const rightID = ctx.ledgerIDs[me] as Hex;
+    const right = this.findRecord(rightID);
+    if (!right?.machine.params.ledgerChannel || !sameAddress(this.peerOf(right), ctx.path[me + 1])) {
+      return { accept: false, reason: "we have no ledger channel with the next member of the path" };
+    }
+    const hopInfo = pathLocks(ctx.path, ctx.initial, ctx.fees)[me] as PathHop;
+    const { roles, fee } = hopLockArgs(hopInfo, right.machine.params);
+    const lock = (cur: State) =>
+      lockInLedger(cur, right.machine.params, { id: vID, initial: ctx.initial }, roles, fee);
+    const rightCur = right.machine.current?.state as State;
+    try {
+      if (rightCur.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase())) {
+        // Our lock towards Bob is signed already (we restarted, and the left neighbour proposed again):
+        // the left one must be exactly the lock the path agreed on.
+        const leftHop = pathLocks(ctx.path, ctx.initial, ctx.fees)[me - 1] as PathHop;
+        checkLock(current, next, rec.machine.params, {
+          v: { id: vID, initial: ctx.initial },
+          ...hopLockArgs(leftHop, rec.machine.params),
+        });
+        return feeOk(ctx.fees[me - 1] as bigint[]);
+      }
+      const verdict = intermediaryLocksMatch(
+        { prev: current, next, params: rec.machine.params },
+        { prev: rightCur, next: lock(rightCur), params: right.machine.params },
+        ctx.initial,
+        this.address,
+        ctx.fees[me - 1],
+      );
+      if (!verdict.valid) return { accept: false, reason: verdict.reason };
+      const ok = feeOk(verdict.fee);
+      if (!ok.accept) return ok;
+    } catch (err) {
+      return { accept: false, reason: errorText(err) };
+    }
+    this.log("info", "holding the lock from the left while proposing ours towards Bob", {
+      virtual: vID,
+      left: rec.channelID,
+      right: rightID,
+    });
+    await this.deps.transport.send(ctx.path[me + 1] as Address, { ...ctx, type: "virtualFunding" });
+    let refused: PerunError | null;
+    try {
+      refused = await this.proposeLock(rightID, vID, lock);
+    } catch (err) {
+      // Thrown only before our lock was signed: nothing of ours is out, declining is safe.
+      return { accept: false, reason: `cannot lock in the next hop: ${errorText(err)}` };
+    }
+    return refused === null
+      ? { accept: true }
+      : { accept: false, reason: `the next hop did not lock: ${errorText(refused)}` };
   }
 
   /** Every fully signed state we know of channel `id`: ours, learned on chain, or handed to us as intermediary. */
@@ -1146,14 +1514,23 @@ export class Client {
   private saveIntermediaryState(): void {
     this.deps.store.setMeta(
       INTERMEDIARY_KEY,
-      encodeJson({ contexts: [...this.virtualContexts.values()], finals: [...this.virtualFinals.values()] }),
+      encodeJson({
+        contexts: [...this.virtualContexts.values()],
+        finals: [...this.virtualFinals.values()],
+        held: [...this.heldLocks.values()],
+      }),
     );
   }
 
   private loadIntermediaryState(): void {
     const text = this.deps.store.getMeta(INTERMEDIARY_KEY);
     if (text === undefined) return;
-    const saved = decodeJson(text) as { contexts: VirtualFundingMsg[]; finals: VirtualFinalMsg[] };
+    const saved = decodeJson(text) as {
+      contexts: VirtualFundingMsg[];
+      finals: VirtualFinalMsg[];
+      held?: HeldLock[];
+    };
+    for (const h of saved.held ?? []) this.heldLocks.set(h.ledgerID.toLowerCase(), h);
     for (const c of saved.contexts) this.virtualContexts.set(c.initial.channelID.toLowerCase(), c);
     for (const f of saved.finals) this.virtualFinals.set(f.state.channelID.toLowerCase(), f);
   }
@@ -1187,15 +1564,15 @@ export class Client {
     if (v.meta.unlocked === true) return;
     const cur = v.machine.current as { state: State; sigs: Hex[] };
     if (!cur.state.isFinal) throw new ChannelBusyError(vID, v.machine.phase);
-    const info = v.meta.virtual as { path: Address[]; ledger: Hex };
-    await this.deps.transport.send(info.path[1] as Address, {
+    const info = v.meta.virtual as VirtualInfo;
+    const neighbour = info.path[v.machine.idx === 0 ? 1 : info.path.length - 2] as Address;
+    await this.deps.transport.send(neighbour, {
       type: "virtualFinal",
       params: v.machine.params,
       state: cur.state,
       sigs: cur.sigs,
     });
-    const ledgerParams = this.record(info.ledger).machine.params;
-    await this.update(info.ledger, (s) => unlockFromLedger(s, ledgerParams, cur.state));
+    await this.unlockHop(info.ledger, cur.state);
     this.persist({ ...this.record(vID), meta: { ...this.record(vID).meta, unlocked: true } });
     this.emit({
       type: "withdrawn",
@@ -1617,9 +1994,11 @@ export class ProposalDroppedError extends PerunError {
 }
 
 /** Whether the locked sub-allocations differ (a lock or unlock of a sub- or virtual channel). */
+/** Whether the locked sub-allocations differ in any way: added, removed, or changed in place. */
 function locksChanged(a: State, b: State): boolean {
-  if (a.outcome.locked.length !== b.outcome.locked.length) return true;
-  return a.outcome.locked.some((l, i) => l.ID !== b.outcome.locked[i]?.ID);
+  const key = (s: State) =>
+    encodeJson(s.outcome.locked.map((l) => [l.ID.toLowerCase(), l.balances, l.indexMap]));
+  return key(a) !== key(b);
 }
 
 /** Every participant of `params` signed `state`. */
@@ -1633,6 +2012,21 @@ function requireAllSigned(params: Params, state: State, sigs: readonly Hex[]): v
       );
     }
   });
+}
+
+function locksV(s: State | undefined, vID: Hex): boolean {
+  return s?.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase()) === true;
+}
+
+/** What two contexts of the same V must agree on. */
+function contextKey(c: VirtualFundingMsg): unknown {
+  return {
+    path: c.path.map((a) => a.toLowerCase()),
+    ledgerIDs: c.ledgerIDs.map((l) => l.toLowerCase()),
+    fees: c.fees,
+    expiry: c.expiry,
+    initial: hashState(c.initial),
+  };
 }
 
 function sameAddress(a: string | undefined, b: string | undefined): boolean {

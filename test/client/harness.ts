@@ -31,8 +31,11 @@ export interface Party {
   readonly events: ClientEvent[];
   /** Log lines of the client ("level: message reason"). */
   readonly logs: string[];
-  /** Stops watcher and client (the store stays, as on disk). */
-  stop(): Promise<void>;
+  /**
+   * Stops watcher and client (the store stays, as on disk). With `leave`, the party also leaves the
+   * network, so that a restarted party with the same key can join it again (a crash and restart).
+   */
+  stop(opts?: { leave?: boolean }): Promise<void>;
 }
 
 export interface World {
@@ -85,10 +88,11 @@ export async function world(): Promise<World> {
       const store = opts.store ?? createMemoryStore();
       const chain = opts.chain ?? new EthChain(conn, adjudicator, key);
       const logs: string[] = [];
+      const transport = net.transport(signer);
       const client = new Client({
         log: (level, message, details) => logs.push(`${level}: ${message} ${JSON.stringify(details ?? {})}`),
         signer,
-        transport: net.transport(signer),
+        transport,
         store,
         chain,
         options: { peerTimeoutMs: 5_000, pollMs: 20, concludeFinalGraceMs: 200, ...opts.options },
@@ -109,9 +113,10 @@ export async function world(): Promise<World> {
         watcher,
         events,
         logs,
-        async stop() {
+        async stop(opts = {}) {
           await watcher.stop();
           await client.close();
+          if (opts.leave) await transport.close();
         },
       };
     },

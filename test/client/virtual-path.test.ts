@@ -1,0 +1,184 @@
+/**
+ * Virtual channels over a path of three intermediaries, in process (real EVM, in-process wire):
+ * Alice - I1 - I2 - I3 - Bob. V is locked in all four ledger channels with no transaction, updated by
+ * Alice and Bob alone, and unlocked into all four; every intermediary nets exactly its fee. An
+ * intermediary that crashes while the locks are under way leaves every honest party whole.
+ */
+import { parseEther } from "viem";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { RentalTerms } from "../../src/channel/fees.js";
+import { rentalFee } from "../../src/channel/fees.js";
+import type { Hex } from "../../src/channel/types.js";
+import { UpdateRejectedError } from "../../src/client/errors.js";
+import { type Party, until, type World, world } from "./harness.js";
+
+const terms: RentalTerms = { baseFee: 1_000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
+const FIVE = parseEther("5");
+const ONE = parseEther("1");
+const FEE = rentalFee(terms, 2n * ONE, 3_600n) + 100n; // a little above: the clock moves meanwhile
+
+let w: World;
+beforeAll(async () => {
+  w = await world();
+});
+beforeEach(() => w.resetNetwork());
+
+interface PathNet {
+  readonly alice: Party;
+  readonly hubs: Party[];
+  readonly bob: Party;
+  /** Alice-I1, I1-I2, I2-I3, I3-Bob. */
+  readonly ledgers: Hex[];
+}
+
+async function pathNetwork(hubTerms: RentalTerms[] = [terms, terms, terms]): Promise<PathNet> {
+  const alice = await w.party("Alice", 1);
+  const bob = await w.party("Bob", 2);
+  const hubs = await Promise.all(
+    hubTerms.map((t, i) => w.party(`I${i + 1}`, 3 + i, { options: { intermediary: { terms: t } } })),
+  );
+  const members = [alice, ...hubs, bob];
+  const ledgers: Hex[] = [];
+  for (let k = 0; k + 1 < members.length; k++) {
+    const left = members[k] as Party;
+    const right = members[k + 1] as Party;
+    const id = await left.client.openChannel({ peer: right.address, assets: [w.eth], balances: [[FIVE, FIVE]] });
+    await until(
+      () => right.client.channel(id).phase === "Acting" && left.client.channel(id).phase === "Acting",
+      10_000,
+      `ledger ${k} open`,
+    );
+    ledgers.push(id);
+  }
+  return { alice, hubs, bob, ledgers };
+}
+
+function openV(n: PathNet, fees: bigint[] = [FEE, FEE, FEE]): Promise<Hex> {
+  return n.alice.client.openVirtualChannel({
+    peer: n.bob.address,
+    via: n.hubs.map((h) => h.address),
+    ledger: n.ledgers[0] as Hex,
+    peerLedger: n.ledgers.slice(1),
+    balances: [[ONE, ONE]],
+    fee: fees.map((f) => [f]),
+    seconds: 3_600n,
+  });
+}
+
+/** Each member's balance summed over its ledger channels (by its own view). */
+function holdings(n: PathNet): bigint[] {
+  const members = [n.alice, ...n.hubs, n.bob];
+  return members.map((p, i) =>
+    [n.ledgers[i - 1], n.ledgers[i]]
+      .filter((id): id is Hex => id !== undefined)
+      .reduce((s, id) => {
+        const c = p.client.channel(id);
+        return s + (c.balances?.[0]?.[c.idx] ?? 0n);
+      }, 0n),
+  );
+}
+
+function lockedIn(p: Party, ledger: Hex): number {
+  const c = p.client.channel(ledger);
+  return c.phase === "Acting" ? 0 : -1;
+}
+
+describe("virtual channel over a path of three intermediaries", () => {
+  it("locks in all four ledgers with no transaction, 300 payments without the intermediaries, unlocks; each intermediary nets exactly its fee", async () => {
+    const n = await pathNetwork();
+    const before = holdings(n);
+    const block = await w.conn.publicClient.getBlockNumber();
+    const v = await openV(n);
+    await until(() => n.bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const nowBlock = await w.conn.publicClient.getBlockNumber();
+    const txs: string[] = [];
+    for (let b = block + 1n; b <= nowBlock; b++) {
+      const blk = await w.conn.publicClient.getBlock({ blockNumber: b, includeTransactions: true });
+      for (const tx of blk.transactions) txs.push(`${tx.from}->${tx.to} ${tx.input.slice(0, 10)} ${tx.value}`);
+    }
+    expect(nowBlock, `${[n.alice, ...n.hubs, n.bob].map((p) => p.address).join(",")}\n${txs.join("\n")}`).toBe(block); // no transaction
+    // Locked: every ledger channel holds V's 2 ETH; Alice paid all three fees.
+    const locked = holdings(n);
+    expect(locked[0]).toBe((before[0] as bigint) - ONE - 3n * FEE);
+    n.hubs.forEach((_, j) => expect(locked[j + 1]).toBe((before[j + 1] as bigint) - 2n * ONE + FEE));
+    expect(locked[4]).toBe((before[4] as bigint) - ONE);
+
+    const hubUpdates = () => n.hubs.reduce((s, h) => s + h.events.filter((e) => e.type === "updated").length, 0);
+    const seen = hubUpdates();
+    for (let i = 0; i < 200; i++) await n.alice.client.pay(v, parseEther("0.002"));
+    for (let i = 0; i < 100; i++) await n.bob.client.pay(v, parseEther("0.001"));
+    expect(hubUpdates()).toBe(seen); // no intermediary sees a payment
+    expect(n.alice.client.channel(v).balances).toEqual([[parseEther("0.7"), parseEther("1.3")]]);
+
+    await n.alice.client.settleVirtual(v);
+    await until(() => n.bob.client.channel(v).virtual?.unlocked === true, 10_000, "Bob unlocked");
+    await until(
+      () => n.ledgers.every((id, k) => ([n.alice, ...n.hubs][k] as Party).client.channel(id).balances !== null && !([n.alice, ...n.hubs][k] as Party).client.channel(id).phase.startsWith("Sign")) && holdings(n).reduce((s, x) => s + x, 0n) === before.reduce((s, x) => s + x, 0n),
+      10_000,
+      "all four unlocked",
+    );
+    expect(await w.conn.publicClient.getBlockNumber()).toBe(block); // closing: no transaction either
+    const after = holdings(n);
+    expect(after[0]).toBe((before[0] as bigint) - parseEther("0.3") - 3n * FEE);
+    n.hubs.forEach((_, j) => expect(after[j + 1]).toBe((before[j + 1] as bigint) + FEE));
+    expect(after[4]).toBe((before[4] as bigint) + parseEther("0.3"));
+    for (const p of [n.alice, ...n.hubs, n.bob]) await p.stop();
+  });
+
+  it("a middle intermediary whose terms are not met refuses: no ledger channel of the path keeps a lock", async () => {
+    const dear = { ...terms, baseFee: parseEther("0.1") };
+    const n = await pathNetwork([terms, dear, terms]);
+    const before = holdings(n);
+    const err = await openV(n).catch((e: unknown) => e);
+    expect(err, String(err)).toBeInstanceOf(UpdateRejectedError);
+    await until(
+      () => n.ledgers.every((id, k) => ([n.alice, ...n.hubs][k] as Party).client.channel(id).phase === "Acting"),
+      10_000,
+      "every ledger free again",
+    );
+    await until(() => n.bob.client.channel(n.ledgers[3] as Hex).phase === "Acting", 10_000, "Bob's ledger free");
+    expect(holdings(n)).toEqual(before);
+    for (const [k, id] of n.ledgers.entries()) {
+      expect(([n.alice, ...n.hubs][k] as Party).client.channel(id).version).toBe(0n);
+    }
+    // The ledger channels still work.
+    await n.alice.client.pay(n.ledgers[0] as Hex, 1n);
+    for (const p of [n.alice, ...n.hubs, n.bob]) await p.stop();
+  });
+
+  it("I2 crashes while holding I1's lock and restarts: the path locks completely or not at all, and nobody loses", async () => {
+    const n = await pathNetwork();
+    const before = holdings(n);
+    const i2 = n.hubs[1] as Party;
+    const opening = openV(n).then(
+      (v) => ({ v }),
+      (err: unknown) => ({ err }),
+    );
+    await until(() => i2.logs.some((l) => l.includes("holding the lock from the left")), 10_000, "I2 holds");
+    await i2.stop({ leave: true }); // crash: its store stays, what it held in memory is gone
+    const restarted = await w.party("I2", 4, { store: i2.store, options: { intermediary: { terms } } });
+    n.hubs[1] = restarted;
+    const result = await opening;
+    const members = [n.alice, ...n.hubs, n.bob];
+    // Whatever happened, no ledger channel stays stuck and the locks are all-or-nothing.
+    await until(
+      () => n.ledgers.every((id, k) => (members[k] as Party).client.channel(id).phase === "Acting" && (members[k + 1] as Party).client.channel(id).phase === "Acting"),
+      20_000,
+      "every ledger settled its proposals",
+    );
+    const lockedCount = n.ledgers.filter(
+      (id, k) => ((members[k] as Party).client.channel(id).balances?.[0]?.reduce((s, x) => s + x, 0n) ?? 0n) < 2n * FIVE,
+    ).length;
+    const dump = n.ledgers.map((id, k) => [members[k], members[k + 1]].map((p) => { const c = (p as Party).client.channel(id); return `${c.phase} v${c.version} ${c.balances}`; }).join(" | "));
+    expect([0, 4], `${JSON.stringify("v" in result ? result.v : String(result.err))}\n${dump.join("\n")}\n${(members[2] as Party).logs.join("\n")}\n--I2 old\n${i2.logs.join("\n")}`).toContain(lockedCount);
+    const now = holdings(n);
+    if (lockedCount === 0) {
+      expect(now).toEqual(before);
+    } else {
+      expect("v" in result).toBe(true);
+      n.hubs.forEach((_, j) => expect(now[j + 1]).toBe((before[j + 1] as bigint) - 2n * ONE + FEE));
+    }
+    for (const p of members) await p.stop();
+    void lockedIn;
+  });
+});
