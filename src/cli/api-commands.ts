@@ -5,13 +5,23 @@
  * (UsageError, exit 2); what the node refuses comes back as ApiError (exit 1).
  *
  * `open-virtual` pays the intermediary a fee: given with --fee, or quoted from the terms she
- * publishes in GET /v1/info (--via-api): rentalFee(terms, deposit + peer deposit, seconds).
+ * publishes in GET /v1/info (--via-api): rentalFee(terms, deposit + peer deposit, seconds). Over
+ * several intermediaries --via, --peer-ledger and --fee (or --via-api) are comma-separated lists in
+ * path order. With --auto the path is found instead: the nodes of --directory publish their terms
+ * and ledger channels, and `findPath` picks the cheapest path with the capacity (path-discovery.ts).
  */
 import { formatEther, getAddress, isAddress, parseEther } from "viem";
 import { rentalFee } from "../channel/fees.js";
 import type { Address, Hex } from "../channel/types.js";
 import { PerunError } from "../errors.js";
 import { type ApiChannel, ApiClient } from "../node/api-client.js";
+import {
+  type DirectoryNode,
+  type DiscoveryRequest,
+  discoverPath,
+  fetchDirectoryNode,
+  parseTerms,
+} from "./path-discovery.js";
 import { UsageError } from "./usage-error.js";
 
 export interface ApiArgs {
@@ -30,6 +40,8 @@ export interface ApiArgs {
   "peer-ledger"?: string;
   fee?: string;
   seconds?: string;
+  auto?: boolean;
+  directory?: string;
 }
 
 /** Longest validity of a virtual channel the CLI asks for (2^32 s, as the API). */
@@ -42,10 +54,16 @@ export interface Output {
   write(text: string): unknown;
 }
 
+/**
+ * Runs one API client command against the node at --api. `out` gets the result (an id, a table),
+ * `note` what the user should see besides it without breaking `ID=$(perun ...)` (the path that
+ * `open-virtual --auto` chose).
+ */
 export async function apiCommand(
   command: string,
   args: ApiArgs,
   out: Output = process.stdout,
+  note: Output = process.stderr,
 ): Promise<void> {
   const api = new ApiClient(apiUrl(args.api));
   switch (command) {
@@ -74,42 +92,8 @@ export async function apiCommand(
       out.write(`${channelID}\n`);
       return;
     }
-    case "open-virtual": {
-      const peer = address(need(args.peer, "--peer", command), "--peer");
-      const via = address(need(args.via, "--via", command), "--via");
-      if (via === peer) throw new UsageError("--via must be the intermediary, not the peer.");
-      const ledger = channel(need(args.ledger, "--ledger", command), "--ledger");
-      const peerLedger = channel(need(args["peer-ledger"], "--peer-ledger", command), "--peer-ledger");
-      if (ledger.toLowerCase() === peerLedger.toLowerCase()) {
-        throw new UsageError("--peer-ledger must be the intermediary's channel with the peer, not --ledger.");
-      }
-      const deposit = ether(need(args.deposit, "--deposit", command), "--deposit");
-      const peerDeposit = ether(args["peer-deposit"] ?? "0", "--peer-deposit");
-      if (deposit === 0n && peerDeposit === 0n)
-        throw new UsageError("--deposit or --peer-deposit must be positive.");
-      const seconds = positiveInt(need(args.seconds, "--seconds", command), "--seconds", MAX_SECONDS);
-      if ((args.fee === undefined) === (args["via-api"] === undefined)) {
-        throw new UsageError(
-          "perun open-virtual needs either --fee <eth> or --via-api <url> (to quote the fee from the intermediary's terms).",
-        );
-      }
-      const fee =
-        args.fee !== undefined
-          ? ether(args.fee, "--fee")
-          : await quote(httpUrl(args["via-api"] as string, "--via-api"), via, deposit + peerDeposit, seconds);
-      const { channelID } = await api.openVirtual({
-        peer,
-        via,
-        ledger,
-        peerLedger,
-        deposit,
-        peerDeposit,
-        fee,
-        seconds,
-      });
-      out.write(`${channelID}\n`);
-      return;
-    }
+    case "open-virtual":
+      return openVirtual(api, args, out, note);
     case "pay": {
       const id = channel(args.channel);
       const amount = ether(need(args.amount, "--amount", command), "--amount");
@@ -126,10 +110,10 @@ export async function apiCommand(
     case "close": {
       const id = channel(args.channel);
       await api.close(id, args.force === true);
-      const v = (await api.channel(id)).virtual;
+      const c = await api.channel(id);
       out.write(
-        v
-          ? `closed virtual channel ${id}; our funds are unlocked into our ledger channel with ${v.path[1]}\n`
+        c.virtual
+          ? `closed virtual channel ${id}; our funds are unlocked into our ledger channel with ${neighbour(c)}\n`
           : `closed ${id}; our funds are withdrawn\n`,
       );
       return;
@@ -143,6 +127,140 @@ export async function apiCommand(
     default:
       throw new UsageError(`Unknown command "${command}".`);
   }
+}
+
+/**
+ * `perun open-virtual`: the path given (--via, --ledger, --peer-ledger and --fee or --via-api, lists
+ * comma-separated in path order) or found (--auto --directory), then POST /v1/virtual. One
+ * intermediary goes out in the one-value form the API has always taken.
+ */
+async function openVirtual(api: ApiClient, args: ApiArgs, out: Output, note: Output): Promise<void> {
+  const command = "open-virtual";
+  const peer = address(need(args.peer, "--peer", command), "--peer");
+  const deposit = ether(need(args.deposit, "--deposit", command), "--deposit");
+  const peerDeposit = ether(args["peer-deposit"] ?? "0", "--peer-deposit");
+  if (deposit === 0n && peerDeposit === 0n)
+    throw new UsageError("--deposit or --peer-deposit must be positive.");
+  const seconds = positiveInt(need(args.seconds, "--seconds", command), "--seconds", MAX_SECONDS);
+  const path = args.auto
+    ? await autoPath(api.url, args, peer, { deposit, peerDeposit, seconds: BigInt(seconds) }, note)
+    : await givenPath(args, peer, deposit + peerDeposit, seconds);
+  const one = path.via.length === 1;
+  const { channelID } = await api.openVirtual({
+    peer,
+    via: one ? (path.via[0] as Address) : path.via,
+    ledger: path.ledger,
+    peerLedger: one ? (path.peerLedger[0] as Hex) : path.peerLedger,
+    deposit,
+    peerDeposit,
+    fee: one ? (path.fees[0] as bigint) : path.fees,
+    seconds,
+  });
+  out.write(`${channelID}\n`);
+}
+
+/** The intermediaries, ledger channels and fees of a virtual channel, in path order. */
+interface ChosenPath {
+  readonly via: Address[];
+  readonly ledger: Hex;
+  readonly peerLedger: Hex[];
+  readonly fees: bigint[];
+}
+
+/** The path as given on the command line; fees from --fee or quoted from each --via-api. */
+async function givenPath(
+  args: ApiArgs,
+  peer: Address,
+  collateral: bigint,
+  seconds: number,
+): Promise<ChosenPath> {
+  const command = "open-virtual";
+  if (args.directory !== undefined) throw new UsageError("--directory goes with --auto.");
+  const via = list(need(args.via, "--via", command), "--via").map((s) => address(s, "--via"));
+  const n = via.length;
+  const seen = new Set<string>();
+  for (const a of via) {
+    if (a === peer) {
+      throw new UsageError(
+        n === 1 ? "--via must be the intermediary, not the peer." : "--via must not list the peer.",
+      );
+    }
+    if (seen.has(a)) throw new UsageError(`--via lists ${a} twice; a path visits each node once.`);
+    seen.add(a);
+  }
+  const ledger = channel(need(args.ledger, "--ledger", command), "--ledger");
+  const peerLedger = list(need(args["peer-ledger"], "--peer-ledger", command), "--peer-ledger").map((s) =>
+    channel(s, "--peer-ledger"),
+  );
+  if (peerLedger.length !== n) {
+    throw new UsageError(
+      `--peer-ledger must list ${n} channel id(s), one per intermediary in --via (the ledger channels after ours, in path order), got ${peerLedger.length}.`,
+    );
+  }
+  const ids = new Set<string>([ledger.toLowerCase()]);
+  for (const id of peerLedger) {
+    if (ids.has(id.toLowerCase())) {
+      throw new UsageError(
+        n === 1
+          ? "--peer-ledger must be the intermediary's channel with the peer, not --ledger."
+          : `--peer-ledger lists ${id} twice or with --ledger; each hop has its own ledger channel.`,
+      );
+    }
+    ids.add(id.toLowerCase());
+  }
+  if ((args.fee === undefined) === (args["via-api"] === undefined)) {
+    throw new UsageError(
+      "perun open-virtual needs either --fee <eth> or --via-api <url> (to quote the fee from the intermediary's terms), or --auto.",
+    );
+  }
+  let fees: bigint[];
+  if (args.fee !== undefined) {
+    fees = list(args.fee, "--fee").map((s) => ether(s, "--fee"));
+    if (fees.length !== n)
+      throw new UsageError(`--fee must list ${n} fee(s), one per intermediary in --via, got ${fees.length}.`);
+  } else {
+    const urls = list(args["via-api"] as string, "--via-api").map((s) => httpUrl(s, "--via-api"));
+    if (urls.length !== n) {
+      throw new UsageError(
+        `--via-api must list ${n} URL(s), one per intermediary in --via, got ${urls.length}.`,
+      );
+    }
+    fees = await Promise.all(urls.map((u, k) => quote(u, via[k] as Address, collateral, seconds)));
+  }
+  return { via, ledger, peerLedger, fees };
+}
+
+/**
+ * The cheapest path with the capacity for V among the nodes of --directory and ours (see
+ * path-discovery.ts); printed to `note`, with the channels left out of the graph.
+ */
+async function autoPath(
+  apiUrl: string,
+  args: ApiArgs,
+  peer: Address,
+  req: DiscoveryRequest,
+  note: Output,
+): Promise<ChosenPath> {
+  for (const flag of ["via", "ledger", "peer-ledger", "fee", "via-api"] as const) {
+    if (args[flag] !== undefined) throw new UsageError(`--auto finds the path itself; drop --${flag}.`);
+  }
+  const urls = list(need(args.directory, "--directory", "open-virtual --auto"), "--directory").map((s) =>
+    httpUrl(s, "--directory"),
+  );
+  const [self, ...others] = await Promise.all([apiUrl, ...urls].map((u) => fetchDirectoryNode(u)));
+  const found = discoverPath(self as DirectoryNode, others, peer, req);
+  for (const w of found.warnings) note.write(`warning: ${w}\n`);
+  const fees = found.via.map((a, k) => `${a} ${formatEther(found.fees[k] as bigint)}`).join(", ");
+  note.write(`path: ${found.path.join(" -> ")}\nfees (ETH): ${fees}; total ${formatEther(found.totalFee)}\n`);
+  return found;
+}
+
+/** A comma-separated list of at least one entry, e.g. --via 0xA,0xB. */
+function list(s: string, flag: string): string[] {
+  const parts = s.split(",").map((p) => p.trim());
+  if (parts.some((p) => p === ""))
+    throw new UsageError(`${flag} must be a comma-separated list without empty entries, got "${s}".`);
+  return parts;
 }
 
 function apiUrl(s: string | undefined): string {
@@ -185,14 +303,14 @@ function httpUrl(s: string, flag: string): string {
   return s;
 }
 
-/** The fee the intermediary's published terms ask for renting `collateral` for `seconds`. */
+/** The fee intermediary `via`'s published terms ask for renting `collateral` for `seconds`. */
 async function quote(url: string, via: Address, collateral: bigint, seconds: number): Promise<bigint> {
   const info = await new ApiClient(url).info();
-  if (info.address.toLowerCase() !== via.toLowerCase()) {
-    throw new UsageError(`--via-api ${url} is the API of ${info.address}, not of --via ${via}.`);
+  if (typeof info?.address !== "string" || info.address.toLowerCase() !== via.toLowerCase()) {
+    throw new UsageError(`--via-api ${url} is the API of ${info?.address}, not of --via ${via}.`);
   }
-  const t = info.intermediary ?? null; // absent: a node from before virtual channels
-  if (t === null) {
+  const terms = parseTerms(url, info.intermediary);
+  if (terms === null) {
     throw new PerunError(
       "NOT_AN_INTERMEDIARY",
       `${via} publishes no intermediary terms (GET ${url}/v1/info).`,
@@ -201,21 +319,7 @@ async function quote(url: string, via: Address, collateral: bigint, seconds: num
       },
     );
   }
-  const wei = (x: unknown) => typeof x === "string" && /^(0|[1-9][0-9]{0,77})$/.test(x);
-  if (!wei(t.baseFee) || !wei(t.ratePerSecondPerUnit) || !Number.isSafeInteger(t.maxDurationSeconds)) {
-    throw new PerunError("BAD_TERMS", `The terms ${via} publishes are malformed: ${JSON.stringify(t)}.`, {
-      hint: "Give the fee yourself with --fee.",
-    });
-  }
-  return rentalFee(
-    {
-      baseFee: BigInt(t.baseFee),
-      ratePerSecondPerUnit: BigInt(t.ratePerSecondPerUnit),
-      maxDurationSeconds: BigInt(t.maxDurationSeconds),
-    },
-    collateral,
-    BigInt(seconds),
-  );
+  return rentalFee(terms, collateral, BigInt(seconds));
 }
 
 /** An amount in ether units: digits with at most 18 decimals; no signs, exponents or commas. */
@@ -240,7 +344,16 @@ function balancesText(c: Pick<ApiChannel, "balances" | "assets" | "idx">): strin
     .join("; ");
 }
 
-/** The channel list; a VIA column (the intermediary, "-" for ledger channels) once any is virtual. */
+/** Our neighbour on a virtual channel's path: the first intermediary for V.alice, the last for V.bob. */
+function neighbour(c: Pick<ApiChannel, "idx" | "virtual">): string {
+  const path = c.virtual?.path ?? [];
+  return path[c.idx === 0 ? 1 : path.length - 2] ?? "-";
+}
+
+/**
+ * The channel list; a VIA column once any channel is virtual: its intermediaries in path order
+ * (comma-separated), "-" for ledger channels.
+ */
 function table(channels: ApiChannel[]): string {
   if (channels.length === 0) return "no channels\n";
   const via = channels.some((c) => c.virtual !== undefined);
@@ -249,7 +362,7 @@ function table(channels: ApiChannel[]): string {
     ...channels.map((c) => [
       c.channelID,
       c.peer,
-      ...(via ? [c.virtual?.path[1] ?? "-"] : []),
+      ...(via ? [c.virtual ? c.virtual.path.slice(1, -1).join(",") || "-" : "-"] : []),
       c.virtual?.unlocked ? `${c.phase} (unlocked)` : c.phase,
       c.version ?? "-",
       balancesText(c),

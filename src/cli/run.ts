@@ -32,7 +32,17 @@ Usage:
                                             ledger channel with her, --peer-ledger hers with the
                                             peer; we pay her --fee, or the fee her terms ask for
                                             (quoted from GET <via-api>/v1/info) for --seconds of
-                                            validity. Prints its id once our side is locked
+                                            validity. Prints its id once our side is locked.
+                                            Several intermediaries: --via, --peer-ledger and --fee
+                                            (or --via-api) are comma-separated lists in path order
+                                            from us to the peer; --ledger is ours with the first,
+                                            --peer-ledger the channels after it (I1-I2, ..., In-peer)
+  perun open-virtual --api <url> --peer <0x..> --deposit <eth> [--peer-deposit <eth>] --seconds <n>
+             --auto --directory <url,url,..>
+                                            the same, with the path found: the nodes at the
+                                            --directory API URLs (intermediaries, the peer) publish
+                                            their terms and ledger channels (GET /v1/info, /v1/graph);
+                                            the cheapest path with the capacity is printed on stderr
   perun pay --api <url> --channel <id> --amount <eth>
                                             pay the peer in the channel (ledger or virtual)
   perun channels --api <url>                list channels: id, peer, via (the intermediary, once
@@ -72,6 +82,8 @@ const OPTIONS = {
   "peer-ledger": { type: "string" },
   fee: { type: "string" },
   seconds: { type: "string" },
+  auto: { type: "boolean" },
+  directory: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -89,6 +101,8 @@ const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
     "fee",
     "via-api",
     "seconds",
+    "auto",
+    "directory",
   ],
   pay: ["api", "channel", "amount"],
   channels: ["api"],

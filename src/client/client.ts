@@ -756,17 +756,37 @@ export class Client {
           if (this.record(id).machine.phase === "Funding" && (await this.allDeposited(id)))
             this.markFunded(id);
           const r = this.record(id);
+          const cur = r.machine.current;
+          if (
+            cur &&
+            cur.state.version === msg.state.version &&
+            cur.sigs.every((x) => x !== null) &&
+            hashState(cur.state) === hashState(msg.state)
+          ) {
+            // A proposal we signed already (our answer crossed a re-sync): the peer gets the state with
+            // both signatures instead of an error that would make it give the state up.
+            await this.sendSync(r, from);
+            return null;
+          }
           const held = this.heldLocks.get(id.toLowerCase());
           if (held && hashState(held.state) !== hashState(msg.state)) {
             throw new ChannelBusyError(id, "holding a lock proposal");
           }
-          const t = receiveUpdate(r.machine, msg.state, msg.sig, msg.from, this.rules(r.machine.params));
           if (held) {
             // The same lock again (its proposer re-synced): held once more; the decision under way answers it.
-            if (r.machine.phase === "Acting")
-              this.records.set(id.toLowerCase(), { ...r, machine: t.machine });
+            if (r.machine.phase === "Acting") {
+              const again = receiveUpdate(
+                r.machine,
+                msg.state,
+                msg.sig,
+                msg.from,
+                this.rules(r.machine.params),
+              );
+              this.records.set(id.toLowerCase(), { ...r, machine: again.machine });
+            }
             return null;
           }
+          const t = receiveUpdate(r.machine, msg.state, msg.sig, msg.from, this.rules(r.machine.params));
           if (t.machine.pending === null || t.machine.pending.proposer === r.machine.idx) {
             // Our own concurrent proposal wins the tie-break: the peer drops its.
             return null;

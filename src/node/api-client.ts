@@ -9,9 +9,15 @@
  * await api.pay(channelID, 10n ** 15n);
  * const v = await api.openVirtual({ peer: bob, via: ingrid, ledger, peerLedger, deposit: 10n ** 18n,
  *   peerDeposit: 0n, fee: 10n ** 13n, seconds: 3600 });
+ * // Two intermediaries: path order, one ledger channel after ours and one fee per intermediary.
+ * await api.openVirtual({ peer: bob, via: [ingrid, irene], ledger, peerLedger: [ingridIrene, ireneBob],
+ *   deposit: 10n ** 18n, peerDeposit: 0n, fee: [10n ** 13n, 10n ** 13n], seconds: 3600 });
  */
 import type { Address, Hex } from "../channel/types.js";
+import type { ApiGraph } from "./api.js";
 import { ApiError, ApiUnreachableError } from "./errors.js";
+
+export type { ApiGraph, ApiLedgerEdge } from "./api.js";
 
 export interface ApiChannel {
   readonly channelID: Hex;
@@ -22,7 +28,7 @@ export interface ApiChannel {
   /** balances[asset][participant], wei as decimal strings; participant `idx` is this node. */
   readonly balances: string[][] | null;
   readonly assets: { readonly symbol: string | null; readonly holder: Address }[];
-  /** Set for virtual channels: [V.alice, intermediary, V.bob], and whether our side is unlocked. */
+  /** Set for virtual channels: [V.alice, intermediaries..., V.bob], and whether our side is unlocked. */
   readonly virtual?: { readonly path: Address[]; readonly unlocked: boolean };
 }
 
@@ -55,14 +61,18 @@ export interface OpenRequest {
 
 export interface OpenVirtualRequest {
   readonly peer: Address;
-  /** The intermediary; `ledger` is our ledger channel with her, `peerLedger` hers with `peer`. */
-  readonly via: Address;
+  /**
+   * The intermediary; `ledger` is our ledger channel with her, `peerLedger` hers with `peer`. Or the
+   * intermediaries in path order: `ledger` is ours with via[0], `peerLedger` the ledger channels
+   * after it (via[0]-via[1], ..., last intermediary-peer), `fee` each one's fee.
+   */
+  readonly via: Address | readonly Address[];
   readonly ledger: Hex;
-  readonly peerLedger: Hex;
+  readonly peerLedger: Hex | readonly Hex[];
   readonly deposit: bigint;
   readonly peerDeposit: bigint;
-  /** The intermediary's fee (wei), at least what her terms ask for `seconds`. */
-  readonly fee: bigint;
+  /** Each intermediary's fee (wei), at least what her terms ask for `seconds`. */
+  readonly fee: bigint | readonly bigint[];
   readonly seconds: number;
   readonly challengeDuration?: number;
 }
@@ -75,6 +85,11 @@ export class ApiClient {
 
   info(): Promise<ApiNodeInfo> {
     return this.call("GET", "/v1/info");
+  }
+
+  /** The node's open ledger channels as edges of the channel graph, for path finding. */
+  graph(): Promise<ApiGraph> {
+    return this.call("GET", "/v1/graph");
   }
 
   channels(): Promise<ApiChannel[]> {
@@ -99,7 +114,7 @@ export class ApiClient {
       ...req,
       deposit: req.deposit.toString(),
       peerDeposit: req.peerDeposit.toString(),
-      fee: req.fee.toString(),
+      fee: typeof req.fee === "bigint" ? req.fee.toString() : req.fee.map((f) => f.toString()),
     });
   }
 

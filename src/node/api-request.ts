@@ -107,7 +107,11 @@ export function onlyFields(body: Record<string, unknown>, known: readonly string
 }
 
 export function address(body: Record<string, unknown>, field: string): Address {
-  const v = body[field];
+  return addressValue(body[field], field);
+}
+
+/** An address (checksummed on the way out); `field` names it in the error, e.g. "via[1]". */
+export function addressValue(v: unknown, field: string): Address {
   if (typeof v !== "string" || !isAddress(v, { strict: true })) {
     throw invalidField(field, "an address (0x + 40 hex digits)", v);
   }
@@ -120,7 +124,10 @@ export function amount(
   field: string,
   opts: { positive?: boolean } = {},
 ): bigint {
-  const v = body[field];
+  return amountValue(body[field], field, opts);
+}
+
+export function amountValue(v: unknown, field: string, opts: { positive?: boolean } = {}): bigint {
   if (typeof v !== "string" || !/^(0|[1-9][0-9]{0,77})$/.test(v)) {
     throw invalidField(field, "a non-negative integer amount in wei as a decimal string", v);
   }
@@ -128,6 +135,38 @@ export function amount(
   if (n > MAX_UINT256) throw invalidField(field, "at most 2^256 - 1", v);
   if (opts.positive && n === 0n) throw invalidField(field, "a positive amount", v);
   return n;
+}
+
+/** A channel id in a body field (lower case); `field` names it in the error. */
+export function idValue(v: unknown, field: string): Hex {
+  if (typeof v !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(v))
+    throw invalidField(field, "a channel id (0x + 64 hex digits)", v);
+  return v.toLowerCase() as Hex;
+}
+
+/**
+ * A field that is either one value or a JSON array of 1 to `max` of them (a path: one entry per
+ * intermediary). Each entry goes through `one`, which names it `field[k]` in its error; `list` says
+ * which form arrived, since the one-value form keeps its old meaning.
+ *
+ * @example
+ * oneOrMany({ via: ["0x..", "0x.."] }, "via", addressValue, "an address", 16) // { values: [..], list: true }
+ */
+export function oneOrMany<T>(
+  body: Record<string, unknown>,
+  field: string,
+  one: (v: unknown, field: string) => T,
+  what: string,
+  max: number,
+): { values: T[]; list: boolean } {
+  const v = body[field];
+  if (!Array.isArray(v)) {
+    if (typeof v !== "string") throw invalidField(field, `${what}, or an array of 1 to ${max} of them`, v);
+    return { values: [one(v, field)], list: false };
+  }
+  if (v.length === 0 || v.length > max)
+    throw invalidField(field, `${what}, or an array of 1 to ${max} of them`, v);
+  return { values: v.map((x, k) => one(x, `${field}[${k}]`)), list: true };
 }
 
 export function optionalString(

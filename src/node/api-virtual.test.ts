@@ -1,9 +1,15 @@
 /**
- * Virtual channels through the local API of three nodes in this process (embedded chain over
- * JSON-RPC, SQLite stores, real WebSocket wire): Ingrid publishes her rental terms in GET /v1/info;
- * Alice opens V to Bob through her with `perun open-virtual --via-api` (the fee quoted from those
- * terms), both pay over V, V is listed with its path, closes cooperatively into both ledger
- * channels; force-closing or disputing V is 409; bad POST /v1/virtual bodies are 400 naming the field.
+ * Virtual channels through the local API of four nodes in this process (embedded chain over
+ * JSON-RPC, SQLite stores, real WebSocket wire): Ingrid and Irene publish their rental terms in GET
+ * /v1/info and everyone its ledger channels in GET /v1/graph; Alice opens V to Bob through Ingrid
+ * with `perun open-virtual --via-api` (the fee quoted from those terms), both pay over V, V is listed
+ * with its path, closes cooperatively into both ledger channels; force-closing or disputing V is 409;
+ * bad POST /v1/virtual bodies (one intermediary or a path of several) are 400 naming the field; and
+ * `perun open-virtual --auto` finds the path Alice - Ingrid - Irene - Bob when Bob cannot front his
+ * share towards Ingrid.
+ *
+ *   Alice -L1- Ingrid -L2- Bob         deposits: L1 5/8, L2 5/5, L3 5/8, L4 8/5 (opener first)
+ *                 \-L3- Irene -L4-/
  */
 import { mkdtempSync } from "node:fs";
 import { request } from "node:http";
@@ -28,16 +34,25 @@ const TERMS = { baseFee: "1000", ratePerSecondPerUnit: "1000000000", maxDuration
 const FIVE = parseEther("5");
 const ONE = parseEther("1");
 
+/** A POST /v1/virtual body patch for the path Alice - Ingrid - Irene - Bob (names filled in per test). */
+const two = { via: ["INGRID", "IRENE"], peerLedger: ["L3", "L4"], fee: ["1000", "1000"] };
+
 let rpc: RpcServer;
 let alice: NodeHandle;
 let ingrid: NodeHandle;
 let bob: NodeHandle;
+let irene: NodeHandle;
 let a: ApiClient;
 let i: ApiClient;
 let b: ApiClient;
+let ir: ApiClient;
 let l1: Hex;
 let l2: Hex;
+let l3: Hex;
+let l4: Hex;
 let v: Hex;
+let eth: Hex;
+const EIGHT = parseEther("8");
 const logs: string[] = [];
 
 beforeAll(async () => {
@@ -45,8 +60,13 @@ beforeAll(async () => {
   rpc = await serveJsonRpc(embedded.provider, { port: 0 });
   const contracts = await deployPerun(await connectChain({ embedded }), devKey(0));
   const dir = mkdtempSync(join(tmpdir(), "perun-api-virtual-"));
-  const keys = { alice: devKey(1), bob: devKey(2), ingrid: devKey(3) };
-  const ports = { alice: await freePort(), bob: await freePort(), ingrid: await freePort() };
+  const keys = { alice: devKey(1), bob: devKey(2), ingrid: devKey(3), irene: devKey(4) };
+  const ports = {
+    alice: await freePort(),
+    bob: await freePort(),
+    ingrid: await freePort(),
+    irene: await freePort(),
+  };
   // Everyone knows everyone's wire URL: Alice and Bob talk directly over V, each with Ingrid.
   const config = (name: keyof typeof keys, extra: Record<string, unknown> = {}) =>
     parseConfig(
@@ -56,7 +76,7 @@ beforeAll(async () => {
         contracts: { adjudicator: contracts.adjudicator, assets: { ETH: contracts.assetHolderETH } },
         wire: { host: "127.0.0.1", port: ports[name] },
         peers: Object.fromEntries(
-          (["alice", "bob", "ingrid"] as const)
+          (["alice", "bob", "ingrid", "irene"] as const)
             .filter((n) => n !== name)
             .map((n) => [privateKeyToSigner(keys[n]).address, `ws://127.0.0.1:${ports[n]}`]),
         ),
@@ -69,32 +89,41 @@ beforeAll(async () => {
       },
       join(dir, `${name}.json`),
     );
-  const env = { KEY_alice: keys.alice, KEY_bob: keys.bob, KEY_ingrid: keys.ingrid };
+  const env = { KEY_alice: keys.alice, KEY_bob: keys.bob, KEY_ingrid: keys.ingrid, KEY_irene: keys.irene };
   const log = (level: string, msg: string, details?: Record<string, unknown>) =>
     logs.push(JSON.stringify({ level, msg, ...details }, (_k, x) => (typeof x === "bigint" ? `${x}` : x)));
   const opts = { env, log, peerTimeoutMs: 5_000 };
   ingrid = await startNode(config("ingrid", { intermediary: TERMS }), opts);
+  irene = await startNode(config("irene", { intermediary: TERMS }), opts);
   alice = await startNode(config("alice"), opts);
   bob = await startNode(config("bob"), opts);
+  eth = contracts.assetHolderETH;
   a = new ApiClient(alice.apiUrl);
   i = new ApiClient(ingrid.apiUrl);
   b = new ApiClient(bob.apiUrl);
-  const [r1, r2] = await Promise.all([
-    a.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: FIVE }),
+  ir = new ApiClient(irene.apiUrl);
+  const [r1, r2, r3, r4] = await Promise.all([
+    a.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: EIGHT }),
     b.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: FIVE }),
+    i.open({ peer: irene.address, deposit: FIVE, peerDeposit: EIGHT }),
+    b.open({ peer: irene.address, deposit: EIGHT, peerDeposit: FIVE }),
   ]);
   l1 = r1.channelID;
   l2 = r2.channelID;
+  l3 = r3.channelID;
+  l4 = r4.channelID;
   await waitFor(async () => {
-    const cs = await i.channels();
-    return cs.filter((c) => c.phase === "Acting").length === 2;
-  }, "Ingrid sees L1 and L2 funded");
+    const [ci, cr] = await Promise.all([i.channels(), ir.channels()]);
+    const acting = (cs: typeof ci) => cs.filter((c) => c.phase === "Acting").length;
+    return acting(ci) === 3 && acting(cr) === 2;
+  }, "Ingrid and Irene see L1 to L4 funded");
 }, 120_000);
 
 afterAll(async () => {
   await alice?.stop();
   await bob?.stop();
   await ingrid?.stop();
+  await irene?.stop();
   await rpc?.close();
 });
 
@@ -128,6 +157,30 @@ describe("virtual channels over the node API", () => {
     expect((await a.info()).intermediary).toBeNull();
   });
 
+  it("GET /v1/graph lists each node's open ledger channels with both sides' free balance", async () => {
+    const edge = (channelID: Hex, peer: string, ours: bigint, theirs: bigint) => ({
+      channelID,
+      peer,
+      asset: { symbol: "ETH", holder: eth },
+      capacity: [`${ours}`, `${theirs}`],
+    });
+    expect(await a.graph()).toEqual({
+      address: alice.address,
+      ledgers: [edge(l1, ingrid.address, FIVE, EIGHT)],
+    });
+    const g = await i.graph();
+    expect(g.address).toBe(ingrid.address);
+    expect(g.ledgers).toHaveLength(3);
+    expect(g.ledgers).toEqual(
+      expect.arrayContaining([
+        edge(l1, alice.address, EIGHT, FIVE),
+        edge(l2, bob.address, FIVE, FIVE),
+        edge(l3, irene.address, FIVE, EIGHT),
+      ]),
+    );
+    expect((await raw(alice.apiUrl, "POST", "/v1/graph", "{}")).status).toBe(405);
+  });
+
   it("`perun open-virtual --via-api` quotes the fee from Ingrid's terms and opens V (our side locked)", async () => {
     let out = "";
     await apiCommand(
@@ -155,7 +208,11 @@ describe("virtual channels over the node API", () => {
       3_600n,
     );
     const ledger = await a.channel(l1);
-    expect(ledger.balances).toEqual([[`${FIVE - ONE - fee}`, `${FIVE - ONE + fee}`]]);
+    expect(ledger.balances).toEqual([[`${FIVE - ONE - fee}`, `${EIGHT - ONE + fee}`]]);
+    // The graph shows what is left free in L1, and no virtual channel.
+    expect((await a.graph()).ledgers).toEqual([
+      expect.objectContaining({ channelID: l1, capacity: [`${FIVE - ONE - fee}`, `${EIGHT - ONE + fee}`] }),
+    ]);
     const cv = await a.channel(v);
     expect(cv).toMatchObject({ phase: "Acting", version: "0", peer: bob.address, idx: 0 });
     expect(cv.virtual).toEqual({ path: [alice.address, ingrid.address, bob.address], unlocked: false });
@@ -205,6 +262,51 @@ describe("virtual channels over the node API", () => {
     ["seconds as string", { seconds: "3600" }, /"seconds" must be an integer/],
     ["challengeDuration", { challengeDuration: 0 }, /"challengeDuration" must be an integer from 1/],
     ["unknown field", { asset: "ETH" }, /"asset" must be absent/],
+    // A path of several intermediaries: arrays in path order, all of one length.
+    ["via an empty array", { via: [] }, /"via" must be an address .*, or an array of 1 to 16 of them/],
+    ["via a number", { via: 7 }, /"via" must be an address .*, or an array of 1 to 16/],
+    ["via of 17", { via: Array(17).fill("INGRID") }, /"via" must be .* an array of 1 to 16/],
+    ["via[1] not an address", { ...two, via: ["INGRID", "irene"] }, /"via\[1\]" must be an address/],
+    [
+      "via lists the peer",
+      { ...two, via: ["INGRID", "BOB"] },
+      /"via\[1\]" must be an intermediary's address/,
+    ],
+    ["via lists us", { ...two, via: ["ALICE", "IRENE"] }, /"via\[0\]" must be an intermediary's address/],
+    [
+      "via lists one twice",
+      { ...two, via: ["INGRID", "INGRID"] },
+      /"via\[1\]" must be an intermediary not already/,
+    ],
+    [
+      "one peerLedger for two",
+      { ...two, peerLedger: "L3" },
+      /"peerLedger" must be an array of 2 channel ids/,
+    ],
+    [
+      "three peerLedgers for two",
+      { ...two, peerLedger: ["L3", "L4", "L2"] },
+      /"peerLedger" must be an array of 2/,
+    ],
+    ["peerLedger[1] not an id", { ...two, peerLedger: ["L3", 4] }, /"peerLedger\[1\]" must be a channel id/],
+    [
+      "peerLedger repeats",
+      { ...two, peerLedger: ["L3", "L3"] },
+      /"peerLedger\[1\]" must be a ledger channel after ours/,
+    ],
+    [
+      "peerLedger lists ours",
+      { ...two, peerLedger: ["L1", "L4"] },
+      /"peerLedger\[0\]" must be a ledger channel after ours/,
+    ],
+    ["one fee for two", { ...two, fee: "1000" }, /"fee" must be an array of 2 fees/],
+    ["fee[1] fractional", { ...two, fee: ["1000", "0.5"] }, /"fee\[1\]" must be a non-negative integer/],
+    ["two fees for one", { fee: ["1000", "1000"] }, /"fee" must be one fee/],
+    [
+      "ledger not with via[0]",
+      { ...two, via: ["IRENE", "INGRID"], peerLedger: ["L3", "L2"] },
+      /"ledger" must be the id of our ledger channel with via\[0\]/,
+    ],
   ])("POST /v1/virtual: %s -> 400", async (_name, patch, message) => {
     const good: Record<string, unknown> = {
       peer: bob.address,
@@ -216,11 +318,22 @@ describe("virtual channels over the node API", () => {
       fee: "1000000",
       seconds: 60,
     };
-    const names: Record<string, string> = { ALICE: alice.address, BOB: bob.address, V: v, L1: l1 };
+    const names: Record<string, string> = {
+      ALICE: alice.address,
+      BOB: bob.address,
+      INGRID: ingrid.address,
+      IRENE: irene.address,
+      V: v,
+      L1: l1,
+      L2: l2,
+      L3: l3,
+      L4: l4,
+    };
+    const name = (x: unknown) => (typeof x === "string" && x in names ? names[x] : x);
     const body = { ...good, ...patch };
     for (const [k, x] of Object.entries(body)) {
       if (x === undefined) delete body[k];
-      else if (typeof x === "string" && x in names) body[k] = names[x];
+      else body[k] = Array.isArray(x) ? x.map(name) : name(x);
     }
     const r = await raw(alice.apiUrl, "POST", "/v1/virtual", JSON.stringify(body));
     expect(r.status).toBe(400);
@@ -262,7 +375,7 @@ describe("virtual channels over the node API", () => {
       3_600n,
     );
     expect((await a.channel(l1)).balances).toEqual([
-      [`${FIVE - ONE - fee + parseEther("0.8")}`, `${FIVE - ONE + fee + parseEther("1.2")}`],
+      [`${FIVE - ONE - fee + parseEther("0.8")}`, `${EIGHT - ONE + fee + parseEther("1.2")}`],
     ]);
     await waitFor(
       async () =>
@@ -291,6 +404,64 @@ describe("virtual channels over the node API", () => {
     expect(err).toMatchObject({ status: 409, code: "UPDATE_REJECTED" });
     expect((err as Error).message).toMatch(/below our terms/);
     expect((await a.channel(l1)).balances).toEqual(before);
+  });
+
+  it("`perun open-virtual --auto` goes through Ingrid and Irene when Bob cannot front his share towards Ingrid; V pays and closes", async () => {
+    // Bob has 5.2 free with Ingrid (after the first V), 8 with Irene; he puts in 6. Ingrid (8.2 free
+    // with Alice) and Irene (8 with Ingrid) can each front his 6 towards their left.
+    const six = parseEther("6");
+    const before = (await a.channel(l1)).balances?.[0] as string[];
+    let out = "";
+    let note = "";
+    await apiCommand(
+      "open-virtual",
+      {
+        api: alice.apiUrl,
+        peer: bob.address,
+        deposit: "1",
+        "peer-deposit": "6",
+        seconds: "3600",
+        auto: true,
+        directory: [ingrid.apiUrl, irene.apiUrl, bob.apiUrl].join(","),
+      },
+      sink((s) => {
+        out += s;
+      }),
+      sink((s) => {
+        note += s;
+      }),
+    );
+    expect(note).toContain(
+      `path: ${[alice.address, ingrid.address, irene.address, bob.address].join(" -> ")}`,
+    );
+    const v2 = out.trim() as Hex;
+    expect(v2).toMatch(/^0x[0-9a-f]{64}$/);
+    expect((await a.channel(v2)).virtual?.path).toEqual([
+      alice.address,
+      ingrid.address,
+      irene.address,
+      bob.address,
+    ]);
+    const fee = rentalFee(
+      { baseFee: 1000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n },
+      ONE + six,
+      3_600n,
+    );
+    // Alice fronts 1 and pays both fees to Ingrid (who passes Irene's on in L3); Ingrid fronts Bob's 6.
+    expect((await a.channel(l1)).balances).toEqual([
+      [`${BigInt(before[0] as string) - ONE - 2n * fee}`, `${BigInt(before[1] as string) - six + 2n * fee}`],
+    ]);
+    await waitFor(async () => (await b.channel(v2)).phase === "Acting", "Bob's side of V2 locked");
+    await a.pay(v2, parseEther("0.5"));
+    await a.close(v2);
+    await waitFor(async () => (await b.channel(v2)).virtual?.unlocked === true, "Bob's V2 unlocked");
+    // Bob's lock in L4 (6) comes back as his V2 balance, 6.5.
+    await waitFor(
+      async () =>
+        JSON.stringify((await b.channel(l4)).balances) ===
+        JSON.stringify([[`${EIGHT + parseEther("0.5")}`, `${FIVE - parseEther("0.5")}`]]),
+      "L4 unlocked",
+    );
   });
 });
 

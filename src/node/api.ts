@@ -7,12 +7,16 @@
  *   GET  /v1/info                   {address, chainId, wireUrl, adjudicator, assets, intermediary}
  *                                   (intermediary: the published rental terms {baseFee,
  *                                   ratePerSecondPerUnit, maxDurationSeconds}, or null)
+ *   GET  /v1/graph                  {address, ledgers: [{channelID, peer, asset: {symbol, holder},
+ *                                    capacity: [ours, peer's]}]}: our open one-asset ledger channels
+ *                                   with each side's free balance, the edges for path finding
  *   GET  /v1/channels               [channel] (virtual channels carry virtual: {path, unlocked})
  *   GET  /v1/channels/:id           channel
  *   POST /v1/channels               {peer, peerUrl?, asset?, deposit, peerDeposit, challengeDuration?,
  *                                    fundingTimeout?} -> 201 {channelID}, once funded
  *   POST /v1/virtual                {peer, via, ledger, peerLedger, deposit, peerDeposit, fee, seconds,
- *                                    challengeDuration?} -> 201 {channelID}, once our side is locked
+ *                                    challengeDuration?} -> 201 {channelID}, once our side is locked;
+ *                                   via, peerLedger, fee: one value each, or arrays in path order
  *   POST /v1/channels/:id/pay       {amount, asset?} -> {version, balances} (ledger or virtual)
  *   POST /v1/channels/:id/close     {force?} -> {ok: true}, once our funds are withdrawn (a virtual
  *                                    channel: once they are unlocked into our ledger channel)
@@ -21,7 +25,14 @@
  *
  * A virtual channel V is opened with no transaction: V's funds are locked in our ledger channel
  * `ledger` with the intermediary `via` and in hers (`peerLedger`) with `peer`; we pay her `fee` (see
- * her terms in her GET /v1/info) for `seconds` of validity. Closing V is cooperative only, for now:
+ * her terms in her GET /v1/info) for `seconds` of validity. Over several intermediaries, `via` lists
+ * them in path order from us to the peer, `peerLedger` the ledger channels after ours (via[0]-via[1],
+ * ..., last intermediary-peer) and `fee` each one's fee (wei, decimal strings), all of the same length:
+ *   {"peer": B, "via": [I1, I2], "ledger": "<us-I1>", "peerLedger": ["<I1-I2>", "<I2-B>"],
+ *    "fee": ["1000", "2000"], "deposit": "1", "peerDeposit": "0", "seconds": 3600}
+ * A path lists no node twice and neither end as an intermediary, and `ledger` must be our open ledger
+ * channel with via[0]; anything else is 400. GET /v1/graph (with each node's terms in GET /v1/info)
+ * is what `perun open-virtual --auto` finds such a path with. Closing V is cooperative only, for now:
  * force-closing or disputing V is refused with 409 (VIRTUAL_DISPUTE); a dispute goes through the
  * ledger channel (close it with force).
  *
@@ -39,10 +50,14 @@ import type { ChannelInfo, Client, ClientEvent, Logger } from "../client/client.
 import { PerunError } from "../errors.js";
 import {
   address,
+  addressValue,
   amount,
+  amountValue,
   BadRequestError,
   channelId,
+  idValue,
   invalidField,
+  oneOrMany,
   onlyFields,
   optionalBoolean,
   optionalInt,
@@ -67,6 +82,26 @@ export interface ApiTerms {
   readonly baseFee: string;
   readonly ratePerSecondPerUnit: string;
   readonly maxDurationSeconds: number;
+}
+
+/**
+ * GET /v1/graph: a node's open ledger channels as edges of the channel graph, from which a client
+ * builds the `ChannelGraph` of `findPath` (src/channel/pathfinding.ts): `address` and `peer` are an
+ * edge's ends, `capacity` is [ours, the peer's] free balance in wei, i.e. `capacityFrom`/`capacityTo`
+ * with `from` = `address`. The intermediaries' terms are in each node's GET /v1/info.
+ */
+export interface ApiGraph {
+  readonly address: Address;
+  readonly ledgers: readonly ApiLedgerEdge[];
+}
+
+export interface ApiLedgerEdge {
+  readonly channelID: Hex;
+  readonly peer: Address;
+  /** The channel's one asset; `symbol` is this node's name for it (null if not in its config). */
+  readonly asset: { readonly symbol: string | null; readonly holder: Address };
+  /** [ours, the peer's] free balance (not locked in virtual channels), wei as decimal strings. */
+  readonly capacity: readonly [string, string];
 }
 
 export interface ApiDeps {
@@ -102,6 +137,12 @@ const STATUS: Readonly<Record<string, number>> = {
 
 /** 2^32 s is past any sane challenge duration or funding timeout; the contract takes uint64. */
 const MAX_SECONDS = 2 ** 32;
+
+/**
+ * Most intermediaries a POST /v1/virtual may name. Not a protocol limit: each one adds a fee, a round
+ * of lock messages and a peer timeout to the wait, so a longer path is a mistake rather than a plan.
+ */
+const MAX_INTERMEDIARIES = 16;
 
 export async function startApi(deps: ApiDeps, listen: { host: string; port: number }): Promise<ApiServer> {
   const { client, log } = deps;
@@ -139,12 +180,37 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     ...(c.virtual ? { virtual: { path: [...c.virtual.path], unlocked: c.virtual.unlocked } } : {}),
   });
 
+  /**
+   * Our part of the channel graph (see `ApiGraph`): the ledger channels a virtual channel can be
+   * locked in now, i.e. open (Acting), not virtual, one asset, with each side's free balance.
+   */
+  const graphView = (): ApiGraph => ({
+    address: deps.info.address,
+    ledgers: client.channels().flatMap((c) => {
+      const row = c.balances?.[0];
+      const asset = c.assets[0];
+      if (c.virtual || c.phase !== "Acting" || c.assets.length !== 1 || !row || !asset) return [];
+      return [
+        {
+          channelID: c.channelID,
+          peer: c.peer,
+          asset: { symbol: holders.get(asset.ethHolder.toLowerCase()) ?? null, holder: asset.ethHolder },
+          capacity: [`${row[c.idx] ?? 0n}`, `${row[1 - c.idx] ?? 0n}`],
+        },
+      ];
+    }),
+  });
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? "/", "http://x").pathname.replace(/\/+$/, "");
     const method = req.method ?? "GET";
     if (path === "/v1/info") {
       allow(method, "GET");
       return reply(res, 200, infoView);
+    }
+    if (path === "/v1/graph") {
+      allow(method, "GET");
+      return reply(res, 200, graphView());
     }
     if (path === "/v1/virtual") {
       allow(method, "POST");
@@ -250,38 +316,33 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     const peer = address(body, "peer");
     if (peer.toLowerCase() === us)
       throw invalidField("peer", "another node's address (not our own)", body.peer);
-    const via = address(body, "via");
-    if (via.toLowerCase() === us || via.toLowerCase() === peer.toLowerCase()) {
-      throw invalidField("via", "the intermediary's address (neither ours nor the peer's)", body.via);
-    }
-    const ledger = idField(body, "ledger");
-    const peerLedger = idField(body, "peerLedger");
-    if (ledger === peerLedger)
-      throw invalidField("peerLedger", "the intermediary's channel with the peer, not ours", body.peerLedger);
+    const path = virtualPath(body, us, peer);
     const deposit = amount(body, "deposit");
     const peerDeposit = amount(body, "peerDeposit");
     if (deposit + peerDeposit === 0n)
       throw invalidField("deposit", "positive, or peerDeposit positive", body.deposit);
-    const fee = amount(body, "fee");
     const seconds = optionalInt(body, "seconds", 1, MAX_SECONDS);
     if (seconds === undefined)
       throw invalidField("seconds", `an integer from 1 to ${MAX_SECONDS}`, undefined);
     const challengeDuration = optionalInt(body, "challengeDuration", 1, MAX_SECONDS);
-    // Our ledger channel must be a ledger channel with `via`; its phase is the client's to check (409).
-    const own = client.channels().find((c) => c.channelID.toLowerCase() === ledger);
-    if (!own || own.virtual || own.peer.toLowerCase() !== via.toLowerCase()) {
-      throw invalidField("ledger", `the id of our ledger channel with via (${via})`, body.ledger);
+    // Our ledger channel must be a ledger channel with via[0]; its phase is the client's to check (409).
+    const first = path.via[0] as Address;
+    const own = client.channels().find((c) => c.channelID.toLowerCase() === path.ledger);
+    if (!own || own.virtual || own.peer.toLowerCase() !== first.toLowerCase()) {
+      const with_ = path.list ? `via[0] (${first})` : `via (${first})`;
+      throw invalidField("ledger", `the id of our ledger channel with ${with_}`, body.ledger);
     }
     if (own.assets.length !== 1) {
       throw invalidField("ledger", "a ledger channel of one asset (the API opens those)", body.ledger);
     }
     const channelID = await client.openVirtualChannel({
       peer,
-      via,
-      ledger,
-      peerLedger,
+      // One intermediary given as plain values: the request the client has always had.
+      ...(path.list
+        ? { via: path.via, peerLedger: path.peerLedger, fee: path.fee.map((f) => [f]) }
+        : { via: first, peerLedger: path.peerLedger[0] as Hex, fee: [path.fee[0] as bigint] }),
+      ledger: path.ledger,
       balances: [[deposit, peerDeposit]],
-      fee: [fee],
       seconds: BigInt(seconds),
       challengeDuration:
         challengeDuration === undefined ? deps.defaults.challengeDuration : BigInt(challengeDuration),
@@ -367,17 +428,95 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   };
 }
 
-/** A channel id in a body field (lower case). */
-function idField(body: Record<string, unknown>, field: string): Hex {
-  const v = body[field];
-  if (typeof v !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(v))
-    throw invalidField(field, "a channel id (0x + 64 hex digits)", v);
-  return v.toLowerCase() as Hex;
+/** The intermediaries, ledger channels and fees of a POST /v1/virtual body, checked against each other. */
+interface VirtualPath {
+  readonly via: Address[];
+  /** Our ledger channel with via[0] (lower case). */
+  readonly ledger: Hex;
+  /** The ledger channels after ours, one per intermediary (lower case). */
+  readonly peerLedger: Hex[];
+  /** Each intermediary's fee in the ledger channels' one asset. */
+  readonly fee: bigint[];
+  /** Whether any of via, peerLedger, fee came as an array (else: the one-intermediary form). */
+  readonly list: boolean;
+}
+
+/**
+ * `via`, `ledger`, `peerLedger` and `fee` of POST /v1/virtual: one value each for one intermediary,
+ * or arrays in path order for several. The path must be a path: no member twice (a loop would lock
+ * V twice in some ledger channel), neither end among the intermediaries, and one ledger channel and
+ * one fee per intermediary. Whether the channels after ours really join these nodes only they know;
+ * a wrong one makes the path refuse the locks (409).
+ */
+function virtualPath(body: Record<string, unknown>, us: string, peer: Address): VirtualPath {
+  const via = oneOrMany(body, "via", addressValue, "an address (0x + 40 hex digits)", MAX_INTERMEDIARIES);
+  const n = via.values.length;
+  const seen = new Set<string>();
+  via.values.forEach((a, k) => {
+    const name = via.list ? `via[${k}]` : "via";
+    if (a.toLowerCase() === us || a.toLowerCase() === peer.toLowerCase()) {
+      const who = via.list ? "an intermediary's" : "the intermediary's";
+      throw invalidField(name, `${who} address (neither ours nor the peer's)`, a);
+    }
+    if (seen.has(a.toLowerCase())) throw invalidField(name, "an intermediary not already in via", a);
+    seen.add(a.toLowerCase());
+  });
+  const ledger = idValue(body.ledger, "ledger");
+  const peerLedger = oneOrMany(
+    body,
+    "peerLedger",
+    idValue,
+    "a channel id (0x + 64 hex digits)",
+    MAX_INTERMEDIARIES,
+  );
+  if (peerLedger.values.length !== n) {
+    throw invalidField(
+      "peerLedger",
+      `${n === 1 ? "one channel id" : `an array of ${n} channel ids`} (one per intermediary in via)`,
+      body.peerLedger,
+    );
+  }
+  const ids = new Set<string>([ledger]);
+  peerLedger.values.forEach((id, k) => {
+    if (ids.has(id)) {
+      throw invalidField(
+        peerLedger.list ? `peerLedger[${k}]` : "peerLedger",
+        n === 1
+          ? "the intermediary's channel with the peer, not ours"
+          : "a ledger channel after ours, not ours and not one already in peerLedger",
+        id,
+      );
+    }
+    ids.add(id);
+  });
+  const fee = oneOrMany(
+    body,
+    "fee",
+    amountValue,
+    "a non-negative integer amount in wei as a decimal string",
+    MAX_INTERMEDIARIES,
+  );
+  if (fee.values.length !== n) {
+    throw invalidField(
+      "fee",
+      `${n === 1 ? "one fee" : `an array of ${n} fees`} (one per intermediary in via)`,
+      body.fee,
+    );
+  }
+  return {
+    via: via.values,
+    ledger,
+    peerLedger: peerLedger.values,
+    fee: fee.values,
+    list: via.list || peerLedger.list || fee.list,
+  };
 }
 
 /** Force-closing or disputing a virtual channel: not on chain by itself, for now. */
 function virtualDispute(c: ChannelInfo): BadRequestError {
-  const via = c.virtual?.path[1] ?? "the intermediary";
+  // Our neighbour on V's path: the first intermediary for V.alice (idx 0), the last for V.bob.
+  const path = c.virtual?.path ?? [];
+  const via = path[c.idx === 0 ? 1 : path.length - 2] ?? "the intermediary";
   return new BadRequestError(
     "VIRTUAL_DISPUTE",
     `Channel ${c.channelID} is virtual: it cannot be force-closed or disputed on its own.`,
