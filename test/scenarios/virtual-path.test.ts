@@ -143,7 +143,13 @@ async function closeAll(ledgers: Hex[]): Promise<bigint[]> {
 describe("virtual channel over three intermediaries, five node processes", () => {
   it(`opens with no transaction, ${PAYMENTS} payments without the intermediaries, closes; exact payouts`, async () => {
     const ledgers = await openPath();
-    const [alice, , , , bob] = nodes as NodeProcess[] as [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess];
+    const [alice, , , , bob] = nodes as NodeProcess[] as [
+      NodeProcess,
+      NodeProcess,
+      NodeProcess,
+      NodeProcess,
+      NodeProcess,
+    ];
     const block = await scene.rpc.getBlockNumber({ cacheTime: 0 });
     const { channelID: v } = await openV(ledgers);
     await until(async () => (await bob.api.channel(v)).phase === "Acting", "Bob sees V funded");
@@ -218,9 +224,13 @@ describe("virtual channel over three intermediaries, five node processes", () =>
       "every ledger channel of the path in sync",
       60_000,
     ).catch((err: unknown) => {
-      const logs = nodes
-        .slice(0, 4)
-        .map((n, i) => `--- ${specs[i]?.name}\n${logLines(n).filter((l) => l.level !== "debug").map((l) => JSON.stringify(l).slice(0, 400)).join("\n")}`);
+      const logs = nodes.slice(0, 4).map(
+        (n, i) =>
+          `--- ${specs[i]?.name}\n${logLines(n)
+            .filter((l) => l.level !== "debug")
+            .map((l) => JSON.stringify(l).slice(0, 400))
+            .join("\n")}`,
+      );
       throw new Error(`${String(err)}: ${seen}\nopen: ${JSON.stringify(result)}\n${logs.join("\n")}`);
     });
     const balances = await ledgerBalances(ledgers);
