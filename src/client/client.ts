@@ -127,6 +127,11 @@ export interface ClientOptions {
    * Off: the funds stay locked until `settleVirtual` is called (e.g. to batch ledger updates).
    */
   readonly unlockOnFinal?: boolean;
+  /**
+   * As intermediary: how long (chain seconds) after a virtual channel's expiry we wait for its ends to
+   * close it before we close it ourselves (default 600).
+   */
+  readonly virtualExpiryGraceSeconds?: bigint;
 }
 
 export interface OpenVirtualRequest {
@@ -249,6 +254,8 @@ export class Client {
    * nothing else is signed in that channel until we decided.
    */
   private readonly heldLocks = new Map<string, HeldLock>();
+  /** Ledger channels being unlocked or disputed because a virtual channel they lock expired. */
+  private readonly closingExpired = new Set<string>();
   private readonly virtualFinals = new Map<string, VirtualFinalMsg>();
   /** Fully signed states learned from registrations on chain, by channel id. */
   private readonly chainStates = new Map<string, SignedSub[]>();
@@ -603,6 +610,56 @@ export class Client {
       } else if (m.phase === "Final") {
         const finalAt = Number(rec.meta.finalAt ?? 0);
         if (finalAt > 0 && Date.now() - finalAt > this.graceMs) await this.concludeFinalOnChain(rec);
+      }
+    }
+    await this.closeExpired(now);
+  }
+
+  /**
+   * Virtual channels past their expiry. An end closes its own V cooperatively (final state, unlocks;
+   * still no transaction). An intermediary waits `virtualExpiryGraceSeconds` more for that, then
+   * unlocks with V's final state where she knows it, and otherwise disputes her ledger channels that
+   * still lock V: her collateral is never tied up beyond the time she was paid for.
+   */
+  private async closeExpired(now: bigint): Promise<void> {
+    for (const rec of [...this.records.values()]) {
+      const info = rec.meta.virtual as VirtualInfo | undefined;
+      if (!info || rec.meta.expiring === true || rec.machine.phase !== "Acting" || now < info.expiry)
+        continue;
+      if (rec.machine.idx !== 0) continue; // V.alice closes; V.bob accepts (and unlocks his side)
+      this.persist({ ...rec, meta: { ...rec.meta, expiring: true } });
+      this.log("info", "virtual channel expired: closing it", { channelID: rec.channelID });
+      void this.settleVirtual(rec.channelID).catch((e) => this.logError(rec.channelID, e));
+    }
+    if (!this.deps.options?.intermediary) return;
+    const grace = this.deps.options.virtualExpiryGraceSeconds ?? 600n;
+    for (const ctx of this.virtualContexts.values()) {
+      if (now < ctx.expiry + grace) continue;
+      const vID = ctx.initial.channelID;
+      const fin = this.virtualFinals.get(vID.toLowerCase());
+      for (const ledger of [...this.records.values()]) {
+        if (
+          !ledger.machine.params.ledgerChannel ||
+          ledger.machine.phase !== "Acting" ||
+          !locksV(ledger.machine.current?.state, vID) ||
+          this.closingExpired.has(ledger.channelID.toLowerCase())
+        ) {
+          continue;
+        }
+        const id = ledger.channelID;
+        this.closingExpired.add(id.toLowerCase());
+        this.log("warn", "virtual channel expired and still locked: closing it through our ledger channel", {
+          virtual: vID,
+          ledger: id,
+        });
+        const params = ledger.machine.params;
+        const attempt = fin
+          ? this.update(id, (st) => unlockFromLedger(st, params, fin.state)).then(() => undefined)
+          : Promise.reject(new PerunError("VIRTUAL_EXPIRED", "no final state"));
+        void attempt
+          .catch(() => this.dispute(id))
+          .catch((e) => this.logError(id, e))
+          .finally(() => this.closingExpired.delete(id.toLowerCase()));
       }
     }
   }

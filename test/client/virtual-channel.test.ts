@@ -318,4 +318,85 @@ describe("virtual channel through one intermediary", () => {
     expect(paid(alice, l1)).toEqual([FIVE - ONE - fee + parseEther("0.4")]);
     for (const p of [alice, bob]) await p.stop();
   });
+  it("V expires: Alice closes it by herself, cooperatively (both ledgers unlocked, no dispute)", async () => {
+    const { alice, ingrid, bob, l1, l2 } = await network();
+    const fee = rentalFee(terms, 2n * ONE, 100n) + 100n;
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 100n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    await alice.client.pay(v, parseEther("0.4"));
+    await w.advance(101);
+    await until(() => bob.client.channel(v).virtual?.unlocked === true, 10_000, "Bob unlocked the expired V");
+    await until(() => alice.client.channel(v).virtual?.unlocked === true, 10_000, "Alice unlocked it");
+    expect(alice.client.channel(l1).balances).toEqual([
+      [FIVE - fee - parseEther("0.4"), FIVE + fee + parseEther("0.4")],
+    ]);
+    expect(bob.client.channel(l2).balances).toEqual([[FIVE + parseEther("0.4"), FIVE - parseEther("0.4")]]);
+    expect(ingrid.client.channel(l1).phase).toBe("Acting"); // no dispute
+    for (const p of [alice, ingrid, bob]) await p.stop();
+  });
+
+  it("Alice and Bob stay offline past V's expiry: Ingrid closes both ledgers through the chain and nets her fee", async () => {
+    const alice = await w.party("Alice", 1);
+    const bob = await w.party("Bob", 2);
+    const ingrid = await w.party("Ingrid", 3, {
+      options: { intermediary: { terms }, virtualExpiryGraceSeconds: 300n },
+    });
+    const l1 = await alice.client.openChannel({
+      peer: ingrid.address,
+      assets: [w.eth],
+      balances: [[FIVE, FIVE]],
+    });
+    const l2 = await bob.client.openChannel({
+      peer: ingrid.address,
+      assets: [w.eth],
+      balances: [[FIVE, FIVE]],
+    });
+    await until(
+      () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
+    );
+    const fee = rentalFee(terms, 2n * ONE, 100n) + 100n;
+    const v = await alice.client.openVirtualChannel({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 100n,
+    });
+    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    for (const p of [alice, bob]) {
+      await p.stop();
+      w.net.disconnect(p.address);
+    }
+    await w.advance(101 + 200);
+    expect(ingrid.client.channel(l1).phase).toBe("Acting"); // still within her grace period
+    await w.advance(100);
+    await until(
+      () =>
+        ingrid.client.channel(l1).phase === "Registered" && ingrid.client.channel(l2).phase === "Registered",
+      15_000,
+      "Ingrid disputed both ledger channels",
+    );
+    await w.advance(61);
+    await until(
+      () => paid(ingrid, l1).length === 1 && paid(ingrid, l2).length === 1,
+      20_000,
+      "Ingrid withdrew from both",
+    );
+    const total = (paid(ingrid, l1)[0] ?? 0n) + (paid(ingrid, l2)[0] ?? 0n);
+    expect(total - 2n * FIVE).toBe(fee);
+    // The ends' shares wait for them on chain: Alice's 5 - fee in L1, Bob's 5 in L2 (V at its initial state).
+    expect(await w.ethHolder.holdings(fundingId(l1, alice.address))).toBe(FIVE - fee);
+    expect(await w.ethHolder.holdings(fundingId(l2, bob.address))).toBe(FIVE);
+    await ingrid.stop();
+  });
 });
