@@ -20,6 +20,7 @@ import { measureCrypto } from "./crypto.js";
 import { type GasRecord, measureGas } from "./gas-scenario.js";
 import { measureLedger } from "./ledger.js";
 import { measureVirtual } from "./virtual.js";
+import { measureVirtualDispute, type VirtualDisputeSummary } from "./virtual-dispute.js";
 
 // Compiled to dist/bench/run.js; sources and results live at the repository root.
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   const crypto = measureCrypto(sampleState);
   const ledger = await measureLedger(crypto);
   const virtual = await measureVirtual();
+  const virtualDispute = await measureVirtualDispute();
 
   const result = {
     startedAt,
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
     crypto,
     ledger,
     virtual,
+    virtualDispute,
   };
   const outDir = join(root, "bench", "results");
   mkdirSync(outDir, { recursive: true });
@@ -107,21 +110,67 @@ async function main(): Promise<void> {
     `| latency p50 / p99 (ms) | ${ledger.updateLatencyMs.p50} / ${ledger.updateLatencyMs.p99} |`,
   ].join("\n");
   const virtualTable = [
-    "| virtual channel, 1 intermediary | figure |",
+    "| virtual channel (5 clients, WebSocket, SQLite) | 1 intermediary | 3 intermediaries |",
+    "|---|---:|---:|",
+    `| open latency (ms, median of ${virtual.rounds}) | ${virtual.openLatencyMs.intermediaries1} | ${virtual.openLatencyMs.intermediaries3} |`,
+    `| close latency (ms, median of ${virtual.rounds}) | ${virtual.closeLatencyMs.intermediaries1} | ${virtual.closeLatencyMs.intermediaries3} |`,
+    "",
+    "| payments over V (3 intermediaries) | figure |",
     "|---|---:|",
-    `| open latency (ms, median) | ${virtual.openLatencyMs.intermediaries1} |`,
-    `| close latency (ms, median) | ${virtual.closeLatencyMs.intermediaries1} |`,
     `| V updates/s (same setup: ledger ${virtual.ledgerUpdatesPerSecondSameSetup}/s) | ${virtual.updatesPerSecond} (${virtual.ratioToLedger}x) |`,
-    `| intermediary messages per payment | ${virtual.intermediaryMessagesPerPayment} |`,
+    `| messages received by the intermediaries per payment | ${virtual.intermediaryMessagesPerPayment} |`,
   ].join("\n");
+  const disputeTable = virtualDisputeTable(virtualDispute.intermediaries1, virtualDispute.intermediaries3);
   writeFileSync(
     join(outDir, "latest.md"),
-    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n`,
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n\n${disputeTable}\n`,
   );
   process.stdout.write(
-    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n\n${disputeTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
   );
   process.stdout.write(`targets: ${JSON.stringify(result.gasTargets)}\nwrote bench/results/latest.json\n`);
+}
+
+/** Gas and time of a virtual-channel dispute (Bob offline), one column per path length. */
+function virtualDisputeTable(...cases: VirtualDisputeSummary[]): string {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const row = (label: string, cell: (c: VirtualDisputeSummary) => string) =>
+    `| ${label} | ${cases.map(cell).join(" | ")} |`;
+  const hubNames = [...new Set(cases.flatMap((c) => Object.keys(c.representative.paid)))].filter(
+    (name) => name !== "Alice",
+  );
+  return [
+    `| virtual dispute, Bob offline (gas, representative of ${cases[0]?.runs} runs) | ${cases.map((c) => `${c.intermediaries} intermediar${c.intermediaries === 1 ? "y" : "ies"}`).join(" | ")} |`,
+    `|---|${cases.map(() => "---:").join("|")}|`,
+    row("Alice: register (her ledger channel + V)", (c) => n(c.representative.alice.register)),
+    row("Alice: conclude (her ledger channel)", (c) => {
+      const a = c.representative.alice;
+      return a.concludedBy === "Alice" ? n(a.conclude) : `${n(a.conclude)} (sent by ${a.concludedBy})`;
+    }),
+    row("Alice: withdraw", (c) => n(c.representative.alice.withdraw)),
+    row("Alice: total (when she concludes)", (c) => n(c.representative.alice.total)),
+    ...hubNames.map((h) =>
+      row(`${h}: paid (transactions)`, (c) => {
+        const g = c.representative.paid[h];
+        return g ? `${n(g.total)} (${g.transactions})` : "-";
+      }),
+    ),
+    row(
+      "network total, median (min - max)",
+      (c) => `${n(c.networkGas.median)} (${n(c.networkGas.min)} - ${n(c.networkGas.max)})`,
+    ),
+    row("of which duplicates and reverts, median", (c) => n(c.wastedGas.median)),
+    row("network total without them, median", (c) => n(c.usefulGas.median)),
+    row(
+      "challenge durations waited",
+      (c) => `${c.representative.challengeDurations} x ${c.representative.challengeDurationSeconds} s`,
+    ),
+    row("blocks on the critical path (estimate)", (c) => `${c.representative.blocksOnCriticalPath}`),
+    row(
+      "off-chain: reaction / after timeout (ms)",
+      (c) => `${c.representative.reactionMs} / ${c.representative.afterTimeoutMs}`,
+    ),
+  ].join("\n");
 }
 
 main().catch((err) => {

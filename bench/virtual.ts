@@ -1,12 +1,13 @@
 /**
- * Virtual channels through one intermediary: open and close latency (no
- * transaction either way), update rate of V between Alice and Bob next to a
- * ledger channel's measured the same way in the same run, and how many
- * messages the intermediary receives per payment over V (target: 0).
+ * Virtual channels through one and through three intermediaries (design.md section 5): open and close
+ * latency (no transaction either way), update rate of V between Alice and Bob next to a ledger
+ * channel's measured the same way in the same run, and how many messages the intermediaries receive
+ * per payment over V (target: 0).
  *
- * The three parties run in one process (WebSocket over loopback, SQLite
- * stores, watchers running): the figures compare V with a ledger channel on
- * equal terms; the two-process ledger figure is in ledger.ts.
+ * The five parties (Alice, I1, I2, I3, Bob) run in one process (WebSocket over loopback, SQLite
+ * stores, watchers running): the figures compare V with a ledger channel on equal terms; the
+ * two-process ledger figure is in ledger.ts. Ledger channels: Alice-I1, I1-Bob (the path of one
+ * intermediary), I1-I2, I2-I3, I3-Bob (with Alice-I1, the path of three).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,40 +25,71 @@ import { Watcher } from "../src/watcher/watcher.js";
 import { createWsTransport, type WsTransport } from "../src/wire/ws-transport.js";
 
 export interface VirtualRecord {
-  readonly openLatencyMs: { readonly intermediaries1: number; readonly intermediaries3: null };
-  readonly closeLatencyMs: { readonly intermediaries1: number; readonly intermediaries3: null };
+  /** V proposed until both ends funded (median over `rounds` opens), by path length. */
+  readonly openLatencyMs: { readonly intermediaries1: number; readonly intermediaries3: number };
+  /** V's final state proposed until every ledger channel of the path unlocked (median). */
+  readonly closeLatencyMs: { readonly intermediaries1: number; readonly intermediaries3: number };
+  /** Payments over V (3 intermediaries; none of them takes part). */
   readonly updatesPerSecond: number;
   readonly ledgerUpdatesPerSecondSameSetup: number;
   readonly ratioToLedger: number;
+  /** Messages received by all three intermediaries together during the payments, per payment. */
   readonly intermediaryMessagesPerPayment: number;
+  readonly rounds: number;
   readonly note: string;
 }
 
 const ETH = 10n ** 18n;
+const DEPOSIT = 100n * ETH;
+const SECONDS = 3_600n;
 const terms: RentalTerms = { baseFee: 1_000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
+// A little above the terms: the chain clock moves between the quote and the intermediary's check.
+const FEE = rentalFee(terms, 2n * ETH, SECONDS) + 1_000n;
+
+interface BenchParty {
+  readonly name: string;
+  readonly client: Client;
+  readonly transport: WsTransport;
+  readonly watcher: Watcher;
+  readonly address: Address;
+  inbound: number;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return Math.round((s[Math.floor(s.length / 2)] ?? 0) * 100) / 100;
 }
 
-export async function measureVirtual(payments = 1_000): Promise<VirtualRecord> {
+/** Polls `pred` (1 ms) until it holds; the latencies measured are a few ms, so the poll must be fine. */
+async function until(pred: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`virtual bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/** Whether both members of ledger channel `id` see it free: no lock left, all deposits back in balances. */
+function unlocked(members: readonly BenchParty[], id: Hex): boolean {
+  return members.every((p) => {
+    const c = p.client.channel(id);
+    return c.phase === "Acting" && (c.balances?.[0] ?? []).reduce((s, x) => s + x, 0n) === 2n * DEPOSIT;
+  });
+}
+
+export async function measureVirtual(payments = 1_000, rounds = 5): Promise<VirtualRecord> {
   const embedded = await createEmbeddedChain();
   const conn = await connectChain({ embedded });
   const { adjudicator, assetHolderETH } = await deployPerun(conn, devKey(0));
   const eth = { chainID: BigInt(conn.chainId), ethHolder: assetHolderETH, ccHolder: "0x" as Hex };
   const dir = mkdtempSync(join(tmpdir(), "perun-vbench-"));
-  const parties: {
-    client: Client;
-    transport: WsTransport;
-    watcher: Watcher;
-    address: Address;
-    inbound: number;
-  }[] = [];
+  const parties: BenchParty[] = [];
   try {
     for (const [i, name] of [
       [1, "alice"],
-      [3, "ingrid"],
+      [3, "i1"],
+      [4, "i2"],
+      [5, "i3"],
       [2, "bob"],
     ] as const) {
       const key = devKey(i);
@@ -70,79 +102,115 @@ export async function measureVirtual(payments = 1_000): Promise<VirtualRecord> {
         transport,
         store,
         chain,
-        options: { pollMs: 20, ...(name === "ingrid" ? { intermediary: { terms } } : {}) },
+        options: { pollMs: 20, ...(name.startsWith("i") ? { intermediary: { terms } } : {}) },
       });
       client.onProposal(() => ({ accept: true }));
       await client.start();
       const watcher = new Watcher(chain, store, client, { pollMs: 100 });
       await watcher.start();
-      const party = { client, transport, watcher, address: signer.address, inbound: 0 };
+      const party: BenchParty = { name, client, transport, watcher, address: signer.address, inbound: 0 };
       transport.onMessage(() => {
         party.inbound++;
       });
       parties.push(party);
     }
-    const [alice, ingrid, bob] = parties as [(typeof parties)[0], (typeof parties)[0], (typeof parties)[0]];
+    const [alice, i1, i2, i3, bob] = parties as [BenchParty, BenchParty, BenchParty, BenchParty, BenchParty];
+    const hubs = [i1, i2, i3];
     for (const a of parties)
       for (const b of parties) if (a !== b) a.transport.addPeer(b.address, b.transport.url ?? "");
-    const l1 = await alice.client.openChannel({
-      peer: ingrid.address,
-      assets: [eth],
-      balances: [[100n * ETH, 100n * ETH]],
-    });
-    const l2 = await bob.client.openChannel({
-      peer: ingrid.address,
-      assets: [eth],
-      balances: [[100n * ETH, 100n * ETH]],
-    });
-    const fee = rentalFee(terms, 2n * ETH, 3_600n) + 1_000n;
 
-    const opens: number[] = [];
-    const closes: number[] = [];
-    let v: Hex | undefined;
-    for (let i = 0; i < 5; i++) {
+    const openLedger = async (left: BenchParty, right: BenchParty): Promise<Hex> => {
+      const id = await left.client.openChannel({
+        peer: right.address,
+        assets: [eth],
+        balances: [[DEPOSIT, DEPOSIT]],
+      });
+      await until(() => unlocked([left, right], id), `ledger ${left.name}-${right.name} open`);
+      return id;
+    };
+    const lA1 = await openLedger(alice, i1);
+    const l1B = await openLedger(i1, bob);
+    const l12 = await openLedger(i1, i2);
+    const l23 = await openLedger(i2, i3);
+    const l3B = await openLedger(i3, bob);
+    const paths = {
+      intermediaries1: { via: [i1], ledgers: [lA1, l1B] },
+      intermediaries3: { via: hubs, ledgers: [lA1, l12, l23, l3B] },
+    };
+    type PathName = keyof typeof paths;
+
+    const openV = async (name: PathName): Promise<{ id: Hex; ms: number }> => {
+      const { via, ledgers } = paths[name];
       const t0 = performance.now();
       const id = await alice.client.openVirtualChannel({
         peer: bob.address,
-        via: ingrid.address,
-        ledger: l1,
-        peerLedger: l2,
+        via: via.map((p) => p.address),
+        ledger: lA1,
+        peerLedger: ledgers.slice(1),
         balances: [[ETH, ETH]],
-        fee: [fee],
-        seconds: 3_600n,
+        fee: via.map(() => [FEE]),
+        seconds: SECONDS,
       });
-      // open = both ends funded (Bob's lock is signed in parallel with Alice's)
-      while (bob.client.channel(id).phase !== "Acting") await new Promise((r) => setTimeout(r, 1));
-      opens.push(performance.now() - t0);
-      if (i < 4) {
-        const t1 = performance.now();
-        await alice.client.settleVirtual(id);
-        while (bob.client.channel(id).virtual?.unlocked !== true) await new Promise((r) => setTimeout(r, 1));
-        closes.push(performance.now() - t1);
-      } else v = id;
+      // open = both ends funded (the last lock is signed towards Alice, Bob's may come a moment later)
+      await until(() => bob.client.channel(id).phase === "Acting", `Bob funded V (${name})`);
+      return { id, ms: performance.now() - t0 };
+    };
+    const closeV = async (name: PathName, id: Hex): Promise<number> => {
+      const { via, ledgers } = paths[name];
+      const members = [alice, ...via, bob];
+      const t0 = performance.now();
+      await alice.client.settleVirtual(id);
+      await until(
+        () => ledgers.every((l, k) => unlocked([members[k] as BenchParty, members[k + 1] as BenchParty], l)),
+        `every ledger channel unlocked (${name})`,
+      );
+      return performance.now() - t0;
+    };
+
+    const opens: Record<PathName, number[]> = { intermediaries1: [], intermediaries3: [] };
+    const closes: Record<PathName, number[]> = { intermediaries1: [], intermediaries3: [] };
+    // Interleaved, so that both path lengths see the same state of the process (stores, JIT, GC).
+    for (let r = 0; r < rounds; r++) {
+      for (const name of ["intermediaries1", "intermediaries3"] as const) {
+        const { id, ms } = await openV(name);
+        opens[name].push(ms);
+        closes[name].push(await closeV(name, id));
+      }
     }
-    const vid = v as Hex;
+
+    const { id: vid } = await openV("intermediaries3");
     for (let i = 0; i < 100; i++) await alice.client.pay(vid, 1n); // warm up
-    const before = ingrid.inbound;
+    const hubInbound = () => hubs.reduce((s, h) => s + h.inbound, 0);
+    const before = hubInbound();
     let t = performance.now();
     for (let i = 0; i < payments; i++) await alice.client.pay(vid, 1n);
     const vRate = payments / ((performance.now() - t) / 1000);
-    const ingridMsgs = ingrid.inbound - before;
-    for (let i = 0; i < 100; i++) await alice.client.pay(l1, 1n);
+    const hubMsgs = hubInbound() - before;
+    for (let i = 0; i < 100; i++) await alice.client.pay(lA1, 1n);
     t = performance.now();
-    for (let i = 0; i < payments; i++) await alice.client.pay(l1, 1n);
+    for (let i = 0; i < payments; i++) await alice.client.pay(lA1, 1n);
     const lRate = payments / ((performance.now() - t) / 1000);
     return {
-      openLatencyMs: { intermediaries1: median(opens), intermediaries3: null },
-      closeLatencyMs: { intermediaries1: median(closes), intermediaries3: null },
+      openLatencyMs: {
+        intermediaries1: median(opens.intermediaries1),
+        intermediaries3: median(opens.intermediaries3),
+      },
+      closeLatencyMs: {
+        intermediaries1: median(closes.intermediaries1),
+        intermediaries3: median(closes.intermediaries3),
+      },
       updatesPerSecond: Math.round(vRate),
       ledgerUpdatesPerSecondSameSetup: Math.round(lRate),
       ratioToLedger: Math.round((vRate / lRate) * 100) / 100,
-      intermediaryMessagesPerPayment: ingridMsgs / payments,
+      intermediaryMessagesPerPayment: hubMsgs / payments,
+      rounds,
       note:
-        "one process, three clients over WebSocket loopback with SQLite stores; open = V proposed until both ends " +
-        "funded, close = final state until both ledger channels unlocked; no transaction in either. Paths of 3 " +
-        "intermediaries are not implemented yet (null).",
+        "one process, five clients (Alice, I1, I2, I3, Bob) over WebSocket loopback with SQLite stores and " +
+        "watchers; open = V proposed until both ends funded, close = final state until every ledger channel " +
+        "of the path (2 with one intermediary, 4 with three) is unlocked in both members' views; no " +
+        "transaction in either; median of `rounds` opens and closes per path length, interleaved. Payments " +
+        "over V through three intermediaries, counting messages received by all three; the ledger rate is " +
+        "Alice-I1's in the same process.",
     };
   } finally {
     for (const p of parties) {

@@ -132,6 +132,12 @@ export interface ClientOptions {
    * close it before we close it ourselves (default 600).
    */
   readonly virtualExpiryGraceSeconds?: bigint;
+  /**
+   * When both members of a channel would send the same transaction (register a ledger channel because
+   * a virtual channel it locks went on chain, conclude after the timeout), participant 1 waits this
+   * long (ms) for participant 0's and sends its own only if it is still needed. Default max(1 s, 5 polls).
+   */
+  readonly chainBackoffMs?: number;
 }
 
 export interface OpenVirtualRequest {
@@ -256,6 +262,9 @@ export class Client {
   private readonly heldLocks = new Map<string, HeldLock>();
   /** Ledger channels being unlocked or disputed because a virtual channel they lock expired. */
   private readonly closingExpired = new Set<string>();
+  /** When we first found a channel ready to conclude (participant 1 waits `chainBackoffMs` more). */
+  private readonly concludeDueAt = new Map<string, number>();
+  private readonly chainBackoffMs: number;
   private readonly virtualFinals = new Map<string, VirtualFinalMsg>();
   /** Fully signed states learned from registrations on chain, by channel id. */
   private readonly chainStates = new Map<string, SignedSub[]>();
@@ -270,6 +279,7 @@ export class Client {
     this.peerTimeoutMs = deps.options?.peerTimeoutMs ?? 10_000;
     this.pollMs = deps.options?.pollMs ?? 200;
     this.graceMs = deps.options?.concludeFinalGraceMs ?? 3_000;
+    this.chainBackoffMs = deps.options?.chainBackoffMs ?? Math.max(1_000, 5 * this.pollMs);
     deps.transport.onMessage((m) => this.onInbound(m));
     deps.transport.onPeerConnected((peer) => this.syncWith(peer));
   }
@@ -1548,11 +1558,24 @@ export class Client {
         continue;
       }
       if (["Acting", "Signing", "Final"].includes(rec.machine.phase)) {
-        this.log("info", "virtual channel disputed: disputing our ledger channel that locks it", {
-          virtual: vID,
-          ledger: rec.channelID,
-        });
-        await this.dispute(rec.channelID).catch((e) => this.logError(rec.channelID, e));
+        const id = rec.channelID;
+        // Both members of a ledger channel see V on chain in the same block: participant 0 registers
+        // at once, participant 1 only if nothing is on chain after a back-off (one registration is
+        // enough; a second would cost ~79k gas for nothing).
+        const go = async () => {
+          if (rec.machine.idx !== 0) {
+            await sleep(this.chainBackoffMs);
+            const d = await this.deps.chain.dispute(id);
+            if (d && d.phase !== DisputePhase.CONCLUDED) return;
+            if (!["Acting", "Signing", "Final"].includes(this.record(id).machine.phase)) return;
+          }
+          this.log("info", "virtual channel disputed: disputing our ledger channel that locks it", {
+            virtual: vID,
+            ledger: id,
+          });
+          await this.dispute(id);
+        };
+        void go().catch((e) => this.logError(id, e));
       }
     }
     // A stale state of V on chain (say, the ends collude: one unlocked with the final state, the other
@@ -1758,6 +1781,16 @@ export class Client {
   private async concludeOnChain(rec: ChannelRecord): Promise<void> {
     const key = `conclude:${rec.channelID}`;
     if (this.busyChain.has(key)) return;
+    // Both members conclude once the timeout passed: participant 1 gives participant 0 a head start,
+    // so that usually one transaction goes out, not two of which one reverts.
+    if (rec.machine.idx !== 0) {
+      const seen = this.concludeDueAt.get(key);
+      if (seen === undefined) {
+        this.concludeDueAt.set(key, Date.now());
+        return;
+      }
+      if (Date.now() - seen < this.chainBackoffMs) return;
+    }
     this.busyChain.add(key);
     try {
       const d = await this.deps.chain.dispute(rec.channelID);
