@@ -623,6 +623,24 @@ export class Client {
       }
     }
     await this.closeExpired(now);
+    // A lock that became signed only after its virtual channel went on chain (we held it meanwhile):
+    // the ledger channel must follow V to the chain, or V's outcome could never be paid out of it.
+    for (const rec of [...this.records.values()]) {
+      const m = rec.machine;
+      if (!m.params.ledgerChannel || m.phase !== "Acting") continue;
+      const onChain = m.current?.state.outcome.locked.find((l) => this.chainStates.has(l.ID.toLowerCase()));
+      if (onChain) {
+        this.log(
+          "info",
+          "a virtual channel our ledger channel locks is on chain: disputing the ledger channel",
+          {
+            virtual: onChain.ID,
+            ledger: rec.channelID,
+          },
+        );
+        await this.dispute(rec.channelID).catch((e) => this.logError(rec.channelID, e));
+      }
+    }
   }
 
   /**
@@ -1098,7 +1116,7 @@ export class Client {
     const info = v.meta.virtual as VirtualInfo;
     const signed = v.machine.current as { state: State; sigs: Hex[] };
     const neighbour = info.path[hop === 0 ? 1 : hop] as Address;
-    await this.deps.transport.send(neighbour, {
+    const context: WireMsg = {
       type: "virtualFunding",
       path: info.path,
       ledgerIDs: info.ledgerIDs,
@@ -1107,14 +1125,17 @@ export class Client {
       sigs: signed.sigs,
       fees: info.fees,
       expiry: info.expiry,
-    });
+    };
     const ledgerID = info.ledgerIDs[hop] as Hex;
     const hopInfo = pathLocks(info.path, signed.state, info.fees)[hop];
     if (!hopInfo) throw new PerunError("VIRTUAL_PATH", `No hop ${hop} in the path of ${vID}.`);
     const ledgerParams = this.record(ledgerID).machine.params;
     const { roles, fee } = hopLockArgs(hopInfo, ledgerParams);
-    const outcome = this.proposeLock(ledgerID, vID, (cur) =>
-      lockInLedger(cur, ledgerParams, { id: vID, initial: signed.state }, roles, fee),
+    const outcome = this.proposeLock(
+      ledgerID,
+      vID,
+      (cur) => lockInLedger(cur, ledgerParams, { id: vID, initial: signed.state }, roles, fee),
+      { to: neighbour, msg: context },
     );
     const funded = outcome.then(async (refused) => {
       if (refused !== null) throw refused;
@@ -1150,8 +1171,12 @@ export class Client {
     ledgerID: Hex,
     vID: Hex,
     build: (current: State) => State,
+    context: { to: Address; msg: WireMsg },
   ): Promise<PerunError | null> {
     for (;;) {
+      // V's context goes first, every time: the peer needs it to decide, and a proposal made again
+      // after a reconnect must find it there too. A failed send is fine: so will the proposal's.
+      await this.deps.transport.send(context.to, context.msg).catch(() => undefined);
       const done = await this.inQueue(`local:${ledgerID}` as Hex, () =>
         this.inQueue(ledgerID, async () => {
           const rec = this.record(ledgerID);
@@ -1181,7 +1206,12 @@ export class Client {
           return null;
         } catch (err) {
           if (err instanceof UpdateRejectedError) return err;
-          if (err instanceof ProposalDroppedError) break;
+          if (err instanceof ProposalDroppedError) {
+            if (["Acting", "Signing"].includes(this.record(ledgerID).machine.phase)) break;
+            // The channel went to the chain while our lock was out: the peer may still enforce it
+            // there. Whether it is ours is whatever the chain concludes.
+            return this.lockOutcomeOnChain(ledgerID, done.next);
+          }
           // Sending failed: the proposal may or may not have left. It stays pending until the peer
           // signs it or a re-sync voids it; keep waiting for whichever comes.
           const m = this.record(ledgerID).machine;
@@ -1195,6 +1225,24 @@ export class Client {
           waiter = this.waitFor(ledgerID, v);
         }
       }
+    }
+  }
+
+  /** Waits until ledger channel `ledgerID` is concluded on chain; null if with our lock `lock`. */
+  private async lockOutcomeOnChain(ledgerID: Hex, lock: State): Promise<PerunError | null> {
+    for (;;) {
+      const d = await this.deps.chain.dispute(ledgerID).catch(() => undefined);
+      if (d && d.phase === DisputePhase.CONCLUDED) {
+        return d.stateHash === hashState(lock)
+          ? null
+          : new UpdateRejectedError(
+              ledgerID,
+              lock.version,
+              "the ledger channel was concluded without the lock",
+            );
+      }
+      if (this.closed) throw new PerunError("CLIENT_CLOSED", "The client was closed.");
+      await sleep(this.pollMs);
     }
   }
 
@@ -1301,6 +1349,22 @@ export class Client {
           r,
           d.accept ? acceptUpdate(r.machine, this.deps.signer) : rejectUpdate(r.machine, d.reason),
         );
+        return;
+      }
+      const dispute = r.machine.dispute;
+      if (d.accept && r.machine.phase === "Registered" && dispute && dispute.version < proposal.version) {
+        // Our left neighbour took the ledger channel to the chain while we held its lock: the lock is
+        // ours to enforce now that our other lock is signed. Refute with it, completed.
+        const sigs: Hex[] = [];
+        sigs[held.from] = held.sig;
+        sigs[r.machine.idx] = signState(proposal, this.deps.signer);
+        this.log("warn", "ledger channel disputed while we held its lock: refuting with the lock", {
+          channelID: id,
+          registered: `${dispute.version}`,
+          ours: `${proposal.version}`,
+        });
+        this.persist({ ...r, machine: { ...r.machine, current: { state: proposal, sigs }, pending: null } });
+        await this.registerOnChain(this.record(id));
         return;
       }
       if (
@@ -1479,10 +1543,12 @@ export class Client {
       left: rec.channelID,
       right: rightID,
     });
-    await this.deps.transport.send(ctx.path[me + 1] as Address, { ...ctx, type: "virtualFunding" });
     let refused: PerunError | null;
     try {
-      refused = await this.proposeLock(rightID, vID, lock);
+      refused = await this.proposeLock(rightID, vID, lock, {
+        to: ctx.path[me + 1] as Address,
+        msg: { ...ctx, type: "virtualFunding" },
+      });
     } catch (err) {
       // Thrown only before our lock was signed: nothing of ours is out, declining is safe.
       return { accept: false, reason: `cannot lock in the next hop: ${errorText(err)}` };

@@ -241,4 +241,71 @@ describe("virtual channel over a path of three intermediaries", () => {
     );
     for (const p of [n.alice, ...n.hubs]) await p.stop();
   });
+  it("I1 takes its ledger channel with I2 to the chain while I2 holds I1's lock: I2 enforces the lock once its own is signed; everyone is paid exactly", async () => {
+    const n = await pathNetwork();
+    const [i1, i2, i3] = n.hubs as [Party, Party, Party];
+    w.net.disconnect(i3.address); // I3 is slow to answer: I2 keeps holding I1's lock
+    const opening = openV(n).then(
+      (v) => ({ v }),
+      (err: unknown) => ({ err: String(err) }),
+    );
+    await until(() => i2.logs.some((l) => l.includes("holding the lock from the left")), 10_000, "I2 holds");
+    await i1.client.dispute(n.ledgers[1] as Hex); // registers version 0 of I1-I2, without the lock
+    await until(() => i2.client.channel(n.ledgers[1] as Hex).phase === "Registered", 10_000, "I2 saw it");
+    w.net.reconnect(i3.address);
+    // I3 and Bob lock; I2's lock towards Bob is signed, so I2 refutes with I1's lock, completed.
+    await until(
+      () => i2.logs.some((l) => l.includes("refuting with the lock")),
+      15_000,
+      "I2 refutes with the held lock",
+    ).catch((e) => {
+      throw new Error(
+        `${e}\nI2:\n${i2.logs.join("\n")}\nI3:\n${i3.logs.join("\n")}\nBob:\n${n.bob.logs.join("\n")}\nI1:\n${i1.logs.join("\n")}`,
+      );
+    });
+    await until(
+      async () => (await i2.chain.dispute(n.ledgers[1] as Hex))?.version === 1n,
+      10_000,
+      "lock on chain",
+    );
+    // V went on chain with I1-I2: I2's and I3's other ledger channels follow it there at once. I1 gets
+    // its lock towards I2 back only when that ledger channel is concluded (with the lock): then it signs
+    // Alice's lock, and Alice's ledger channel, which now locks V, follows V to the chain too.
+    await until(
+      () =>
+        [2, 3].every(
+          (k) => (n.hubs[k - 1] as Party).client.channel(n.ledgers[k] as Hex).phase === "Registered",
+        ),
+      20_000,
+      "I2-I3 and I3-Bob disputed",
+    );
+    await w.advance(61);
+    await until(
+      () => n.alice.client.channel(n.ledgers[0] as Hex).phase === "Registered",
+      20_000,
+      "Alice-I1 disputed",
+    );
+    await w.advance(61);
+    await opening; // Alice's call gave up waiting long ago; V was funded for her later, through the chain
+    const paid = (p: Party, id: Hex) =>
+      p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    const members = [n.alice, ...n.hubs, n.bob];
+    await until(
+      () =>
+        n.ledgers.every(
+          (id, k) =>
+            paid(members[k] as Party, id).length === 1 && paid(members[k + 1] as Party, id).length === 1,
+        ),
+      30_000,
+      "everyone withdrew",
+    );
+    const total = (i: number) =>
+      [n.ledgers[i - 1], n.ledgers[i]]
+        .filter((id): id is Hex => id !== undefined)
+        .reduce((s, id) => s + (paid(members[i] as Party, id)[0] ?? 0n), 0n);
+    expect(total(0)).toBe(FIVE - 3n * FEE); // V at its initial state: Alice gets her 1 back, minus the fees
+    for (const i of [1, 2, 3]) expect(total(i), (members[i] as Party).name).toBe(2n * FIVE + FEE);
+    expect(total(4)).toBe(FIVE);
+    for (const p of members) await p.stop();
+  });
 });
