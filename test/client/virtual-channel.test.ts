@@ -26,10 +26,11 @@ beforeEach(() => w.resetNetwork());
 
 async function network(
   aliceOptions: ClientOptions = {},
+  ingridOptions: ClientOptions = {},
 ): Promise<{ alice: Party; ingrid: Party; bob: Party; l1: Hex; l2: Hex }> {
   const alice = await w.party("Alice", 1, { options: aliceOptions });
   const bob = await w.party("Bob", 2);
-  const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } } });
+  const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms }, ...ingridOptions } });
   const l1 = await alice.client.openChannel({
     peer: ingrid.address,
     assets: [w.eth],
@@ -47,14 +48,17 @@ async function network(
 }
 
 /** Alice opens V (1 ETH each side, one hour) to Bob through Ingrid, at her terms; resolves once Bob is funded too. */
-async function openV(n: {
-  alice: Party;
-  ingrid: Party;
-  bob: Party;
-  l1: Hex;
-  l2: Hex;
-}): Promise<{ v: Hex; fee: bigint }> {
-  const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+async function openV(
+  n: {
+    alice: Party;
+    ingrid: Party;
+    bob: Party;
+    l1: Hex;
+    l2: Hex;
+  },
+  seconds = 3_600n,
+): Promise<{ v: Hex; fee: bigint }> {
+  const fee = rentalFee(terms, 2n * ONE, seconds) + 100n;
   const v = await n.alice.client.openVirtualChannel({
     peer: n.bob.address,
     via: n.ingrid.address,
@@ -62,7 +66,7 @@ async function openV(n: {
     peerLedger: n.l2,
     balances: [[ONE, ONE]],
     fee: [fee],
-    seconds: 3_600n,
+    seconds,
   });
   await until(() => n.bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
   return { v, fee };
@@ -320,17 +324,7 @@ describe("virtual channel through one intermediary", () => {
   });
   it("V expires: Alice closes it by herself, cooperatively (both ledgers unlocked, no dispute)", async () => {
     const { alice, ingrid, bob, l1, l2 } = await network();
-    const fee = rentalFee(terms, 2n * ONE, 100n) + 100n;
-    const v = await alice.client.openVirtualChannel({
-      peer: bob.address,
-      via: ingrid.address,
-      ledger: l1,
-      peerLedger: l2,
-      balances: [[ONE, ONE]],
-      fee: [fee],
-      seconds: 100n,
-    });
-    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const { v, fee } = await openV({ alice, ingrid, bob, l1, l2 }, 100n);
     await alice.client.pay(v, parseEther("0.4"));
     await w.advance(101);
     await until(() => bob.client.channel(v).virtual?.unlocked === true, 10_000, "Bob unlocked the expired V");
@@ -344,35 +338,9 @@ describe("virtual channel through one intermediary", () => {
   });
 
   it("Alice and Bob stay offline past V's expiry: Ingrid closes both ledgers through the chain and nets her fee", async () => {
-    const alice = await w.party("Alice", 1);
-    const bob = await w.party("Bob", 2);
-    const ingrid = await w.party("Ingrid", 3, {
-      options: { intermediary: { terms }, virtualExpiryGraceSeconds: 300n },
-    });
-    const l1 = await alice.client.openChannel({
-      peer: ingrid.address,
-      assets: [w.eth],
-      balances: [[FIVE, FIVE]],
-    });
-    const l2 = await bob.client.openChannel({
-      peer: ingrid.address,
-      assets: [w.eth],
-      balances: [[FIVE, FIVE]],
-    });
-    await until(
-      () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
-    );
-    const fee = rentalFee(terms, 2n * ONE, 100n) + 100n;
-    const v = await alice.client.openVirtualChannel({
-      peer: bob.address,
-      via: ingrid.address,
-      ledger: l1,
-      peerLedger: l2,
-      balances: [[ONE, ONE]],
-      fee: [fee],
-      seconds: 100n,
-    });
-    await until(() => bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    const n = await network({}, { virtualExpiryGraceSeconds: 300n });
+    const { alice, ingrid, bob, l1, l2 } = n;
+    const { fee } = await openV(n, 100n);
     for (const p of [alice, bob]) {
       await p.stop();
       w.net.disconnect(p.address);
