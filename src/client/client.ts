@@ -1553,9 +1553,23 @@ export class Client {
       // Thrown only before our lock was signed: nothing of ours is out, declining is safe.
       return { accept: false, reason: `cannot lock in the next hop: ${errorText(err)}` };
     }
-    return refused === null
-      ? { accept: true }
-      : { accept: false, reason: `the next hop did not lock: ${errorText(refused)}` };
+    if (refused === null) return { accept: true };
+    if (this.record(rightID).machine.phase === "Acting") {
+      // A rejection is not signed: the next hop still holds our signature on the lock and could sign it
+      // later. Two empty updates on top make any state of the lock's version stale for good; only then
+      // do we let go of the left lock. Without them we keep holding it (safe, if stuck).
+      try {
+        for (let i = 0; i < 2; i++) await this.update(rightID, (st) => ({ ...st, version: st.version + 1n }));
+      } catch (err) {
+        this.log("warn", "cannot make the next hop's rejection binding: holding the left lock", {
+          virtual: vID,
+          ledger: rightID,
+          error: errorText(err),
+        });
+        return new Promise<Decision>(() => {});
+      }
+    }
+    return { accept: false, reason: `the next hop did not lock: ${errorText(refused)}` };
   }
 
   /** Every fully signed state we know of channel `id`: ours, learned on chain, or handed to us as intermediary. */
