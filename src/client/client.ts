@@ -629,17 +629,7 @@ export class Client {
       const m = rec.machine;
       if (!m.params.ledgerChannel || m.phase !== "Acting") continue;
       const onChain = m.current?.state.outcome.locked.find((l) => this.chainStates.has(l.ID.toLowerCase()));
-      if (onChain) {
-        this.log(
-          "info",
-          "a virtual channel our ledger channel locks is on chain: disputing the ledger channel",
-          {
-            virtual: onChain.ID,
-            ledger: rec.channelID,
-          },
-        );
-        await this.dispute(rec.channelID).catch((e) => this.logError(rec.channelID, e));
-      }
+      if (onChain) this.followToChain(rec, onChain.ID);
     }
   }
 
@@ -1327,6 +1317,32 @@ export class Client {
   }
 
   /**
+   * Disputes ledger channel `rec`, which locks virtual channel `vID` now on chain. Both members see V in
+   * the same block: participant 0 registers at once, participant 1 only if nothing is on chain after a
+   * back-off (one registration is enough; a second would cost ~79k gas for nothing).
+   */
+  private followToChain(rec: ChannelRecord, vID: Hex): void {
+    const id = rec.channelID;
+    const key = `follow:${id.toLowerCase()}`;
+    if (this.busyChain.has(key)) return;
+    this.busyChain.add(key);
+    const go = async () => {
+      if (rec.machine.idx !== 0) await sleep(this.chainBackoffMs);
+      const d = await this.deps.chain.dispute(id);
+      if (d && d.phase !== DisputePhase.CONCLUDED) return; // on chain already: the watcher takes it from there
+      if (!["Acting", "Signing", "Final"].includes(this.record(id).machine.phase)) return;
+      this.log("info", "virtual channel on chain: disputing our ledger channel that locks it", {
+        virtual: vID,
+        ledger: id,
+      });
+      await this.dispute(id);
+    };
+    void go()
+      .catch((e) => this.logError(id, e))
+      .finally(() => this.busyChain.delete(key));
+  }
+
+  /**
    * Signs or rejects a peer's lock proposal we held. If a re-sync voided it meanwhile (the peer
    * restarted) and we accept, we complete it with the signature we kept and hand it over by a sync:
    * the other lock of ours is signed already, so this one must be too.
@@ -1638,24 +1654,7 @@ export class Client {
         continue;
       }
       if (["Acting", "Signing", "Final"].includes(rec.machine.phase)) {
-        const id = rec.channelID;
-        // Both members of a ledger channel see V on chain in the same block: participant 0 registers
-        // at once, participant 1 only if nothing is on chain after a back-off (one registration is
-        // enough; a second would cost ~79k gas for nothing).
-        const go = async () => {
-          if (rec.machine.idx !== 0) {
-            await sleep(this.chainBackoffMs);
-            const d = await this.deps.chain.dispute(id);
-            if (d && d.phase !== DisputePhase.CONCLUDED) return;
-            if (!["Acting", "Signing", "Final"].includes(this.record(id).machine.phase)) return;
-          }
-          this.log("info", "virtual channel disputed: disputing our ledger channel that locks it", {
-            virtual: vID,
-            ledger: id,
-          });
-          await this.dispute(id);
-        };
-        void go().catch((e) => this.logError(id, e));
+        this.followToChain(rec, vID);
       }
     }
     // A stale state of V on chain (say, the ends collude: one unlocked with the final state, the other
@@ -1839,6 +1838,11 @@ export class Client {
       : rec0;
     const cur = rec?.machine.current;
     if (!rec || !cur) return;
+    // A virtual channel already unlocked from our ledger channel is none of that channel's business.
+    if (rec0.machine.params.virtualChannel && !locksV(cur.state, rec0.channelID)) return;
+    const key = `register:${rec.channelID.toLowerCase()}`;
+    if (this.busyChain.has(key)) return;
+    this.busyChain.add(key);
     try {
       const subs: SignedSub[] = [];
       for (const sa of cur.state.outcome.locked) {
@@ -1846,6 +1850,17 @@ export class Client {
         if (!sub)
           throw new PerunError("UNKNOWN_SUBCHANNEL", `No signed state of sub-channel ${sa.ID} is known.`);
         subs.push(sub);
+      }
+      // Several paths lead here for one event (our dispute, a refutation of V, V's own record): send
+      // only what changes something on chain (~79k gas per registration that would not).
+      const onChain = await this.deps.chain.dispute(rec.channelID);
+      if (onChain && (onChain.phase === DisputePhase.CONCLUDED || onChain.version >= cur.state.version)) {
+        let staleSub = false;
+        for (const sub of subs) {
+          const sd = await this.deps.chain.dispute(sub.state.channelID);
+          if (sd && sd.phase === DisputePhase.DISPUTE && sd.version < sub.state.version) staleSub = true;
+        }
+        if (onChain.phase === DisputePhase.CONCLUDED || !staleSub) return;
       }
       await this.deps.chain.register(
         { params: rec.machine.params, state: cur.state, sigs: cur.sigs as Hex[] },
@@ -1855,6 +1870,8 @@ export class Client {
       // Someone registered the same or a newer state first, or the dispute moved on: the watcher's
       // events tell us what is on chain.
       this.log("warn", "register failed", { channelID: rec.channelID, error: errorText(err) });
+    } finally {
+      this.busyChain.delete(key);
     }
   }
 

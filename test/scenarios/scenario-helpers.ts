@@ -1,10 +1,13 @@
 /**
  * Shared pieces of the attack / crash / funding scenarios (ledger-dispute, ledger-crash,
- * ledger-funding): one `perun chain` process per file with a reader on it (holdings, dispute
- * record, Withdrawn events, chain-time moves via evm_increaseTime + evm_mine), node specs that can
- * be started, killed (-9) and restarted on the same config and database, and the node's JSON log.
- * Built on ./processes.ts; every wait is bounded.
+ * ledger-funding, virtual-dispute): one `perun chain` process per file with a reader on it
+ * (holdings, dispute record, Withdrawn events, chain-time moves via evm_increaseTime + evm_mine),
+ * node specs that can be started, killed (-9) and restarted on the same config and database (and
+ * whose database can be copied once the node is down), and the node's JSON log. Built on
+ * ./processes.ts; every wait is bounded.
  */
+import { copyFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
 import { createPublicClient, http, type PublicClient, parseAbiItem } from "viem";
 import { EthChain } from "../../src/chain/chain-port.js";
 import { type ChainConnection, connectChain } from "../../src/chain/connection.js";
@@ -203,3 +206,29 @@ export function balanceOf(view: ApiChannel, idx: number): bigint {
 }
 
 export { until };
+
+/** Node specs that all know each other's wire URL (e.g. Alice, Ingrid and Bob of a virtual channel). */
+export async function nodeMesh(
+  scene: Scene,
+  nodes: readonly [name: string, keyIndex: number][],
+): Promise<NodeSpec[]> {
+  const specs: NodeSpec[] = [];
+  for (const [name, keyIndex] of nodes) specs.push(await nodeSpec(scene, name, keyIndex));
+  for (const s of specs) {
+    const peers = Object.fromEntries(specs.filter((o) => o !== s).map((o) => [o.address, o.wireUrl]));
+    s.config = { ...s.config, peers };
+  }
+  return specs;
+}
+
+/**
+ * Copies the database of a node that is not running (killed or stopped) to `<to>.db`, with its WAL
+ * file: what a cheater keeps to register an old state later. Returns the copy's path.
+ */
+export function copyDatabase(scene: Scene, spec: NodeSpec, to: string): string {
+  const from = join(scene.dir, `${spec.name}.db`);
+  const dest = join(scene.dir, `${to}.db`);
+  copyFileSync(from, dest);
+  if (existsSync(`${from}-wal`)) copyFileSync(`${from}-wal`, `${dest}-wal`);
+  return dest;
+}
