@@ -119,18 +119,20 @@ export async function measureVirtual(payments = 1_000, rounds = 5): Promise<Virt
     for (const a of parties)
       for (const b of parties) if (a !== b) a.transport.addPeer(b.address, b.transport.url ?? "");
 
-    const openLedger = async (left: BenchParty, right: BenchParty): Promise<Hex> => {
+    // Challenge durations decrease towards Bob by the intermediaries' margin (60 s) along the 3-hop path.
+    const openLedger = async (left: BenchParty, right: BenchParty, challengeDuration = 60n): Promise<Hex> => {
       const id = await left.client.openChannel({
         peer: right.address,
         assets: [eth],
         balances: [[DEPOSIT, DEPOSIT]],
+        challengeDuration,
       });
       await until(() => unlocked([left, right], id), `ledger ${left.name}-${right.name} open`);
       return id;
     };
-    const lA1 = await openLedger(alice, i1);
+    const lA1 = await openLedger(alice, i1, 180n);
     const l1B = await openLedger(i1, bob);
-    const l12 = await openLedger(i1, i2);
+    const l12 = await openLedger(i1, i2, 120n);
     const l23 = await openLedger(i2, i3);
     const l3B = await openLedger(i3, bob);
     const paths = {

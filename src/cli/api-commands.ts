@@ -40,9 +40,13 @@ export interface ApiArgs {
   "peer-ledger"?: string;
   fee?: string;
   seconds?: string;
+  "challenge-duration"?: string;
   auto?: boolean;
   directory?: string;
 }
+
+/** Longest challenge duration the CLI asks for: a year (a longer one locks funds for longer in a dispute). */
+const MAX_CHALLENGE_SECONDS = 365 * 86_400;
 
 /** Longest validity of a virtual channel the CLI asks for (2^32 s, as the API). */
 const MAX_SECONDS = 2 ** 32;
@@ -88,6 +92,15 @@ export async function apiCommand(
         peerDeposit,
         ...(peerUrl === undefined ? {} : { peerUrl }),
         ...(args.asset === undefined ? {} : { asset: args.asset }),
+        ...(args["challenge-duration"] === undefined
+          ? {}
+          : {
+              challengeDuration: positiveInt(
+                args["challenge-duration"],
+                "--challenge-duration",
+                MAX_CHALLENGE_SECONDS,
+              ),
+            }),
       });
       out.write(`${channelID}\n`);
       return;

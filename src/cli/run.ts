@@ -24,7 +24,8 @@ Usage:
 
   Talking to a running node (--api defaults to http://127.0.0.1:5001; amounts in ether, e.g. 1.5):
   perun open --api <url> --peer <0x..> [--peer-url ws://..] --deposit <eth> [--peer-deposit <eth>]
-             [--asset ETH]                  open a ledger channel; prints its id once funded
+             [--asset ETH] [--challenge-duration <s>]
+                                            open a ledger channel; prints its id once funded
   perun open-virtual --api <url> --peer <0x..> --via <0x..> --ledger <id> --peer-ledger <id>
              --deposit <eth> [--peer-deposit <eth>] (--fee <eth> | --via-api <url>) --seconds <n>
                                             open a virtual channel with --peer through the
@@ -82,6 +83,7 @@ const OPTIONS = {
   "peer-ledger": { type: "string" },
   fee: { type: "string" },
   seconds: { type: "string" },
+  "challenge-duration": { type: "string" },
   auto: { type: "boolean" },
   directory: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -89,7 +91,7 @@ const OPTIONS = {
 
 /** Options each API client command takes; any other is refused rather than silently ignored. */
 const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  open: ["api", "peer", "peer-url", "deposit", "peer-deposit", "asset"],
+  open: ["api", "peer", "peer-url", "deposit", "peer-deposit", "asset", "challenge-duration"],
   "open-virtual": [
     "api",
     "peer",

@@ -121,7 +121,15 @@ export interface ClientOptions {
    * Offer virtual channels through our ledger channels as an intermediary, at these terms (a fee for
    * renting the line: collateral x time). Without it we never lock funds for others.
    */
-  readonly intermediary?: { readonly terms: RentalTerms };
+  readonly intermediary?: {
+    readonly terms: RentalTerms;
+    /**
+     * On a path, an intermediary that holds her left lock while her right one is out must learn the
+     * right one's fate before a dispute of her left ledger channel ends: she relays only if the left
+     * channel's challenge duration exceeds the right one's by at least this much (seconds, default 60).
+     */
+    readonly challengeMarginSeconds?: bigint;
+  };
   /**
    * Unlock a virtual channel into our ledger channel as soon as we signed its final state (default).
    * Off: the funds stay locked until `settleVirtual` is called (e.g. to batch ledger updates).
@@ -584,6 +592,7 @@ export class Client {
         return false;
       });
       if (refute) await this.registerOnChain(this.record(id));
+      this.forceRightDecision(id);
       return;
     }
     if (ev.phase === DisputePhase.CONCLUDED) {
@@ -1317,6 +1326,36 @@ export class Client {
   }
 
   /**
+   * Ledger channel `ledgerID` went on chain while we hold a lock proposal in it and our own lock towards
+   * Bob is out: we take that channel to the chain too, so its peer must sign our lock there (refute with
+   * it) or lose it within its challenge duration, which ends before this one's (see
+   * `challengeMarginSeconds`). Then we know, in time, whether to enforce the held lock.
+   */
+  private forceRightDecision(ledgerID: Hex): void {
+    const held = this.heldLocks.get(ledgerID.toLowerCase());
+    const cur = this.findRecord(ledgerID)?.machine.current?.state;
+    if (!held || !cur) return;
+    const sub = held.state.outcome.locked.find((l) => !locksV(cur, l.ID));
+    const ctx = sub && this.virtualContexts.get(sub.ID.toLowerCase());
+    if (!ctx) return;
+    const me = ctx.path.findIndex((a) => sameAddress(a, this.address));
+    if (me < 1 || me >= ctx.path.length - 2) return; // the last intermediary holds both: nothing is out
+    const rightID = ctx.ledgerIDs[me] as Hex;
+    const right = this.findRecord(rightID);
+    if (!right || locksV(right.machine.current?.state, ctx.initial.channelID)) return;
+    if (!["Acting", "Signing"].includes(right.machine.phase)) return;
+    this.log(
+      "warn",
+      "ledger channel disputed while we hold its lock: taking our lock towards Bob to the chain",
+      {
+        left: ledgerID,
+        right: rightID,
+      },
+    );
+    void this.dispute(rightID).catch((e) => this.logError(rightID, e));
+  }
+
+  /**
    * Disputes ledger channel `rec`, which locks virtual channel `vID` now on chain. Both members see V in
    * the same block: participant 0 registers at once, participant 1 only if nothing is on chain after a
    * back-off (one registration is enough; a second would cost ~79k gas for nothing).
@@ -1529,6 +1568,15 @@ export class Client {
     const { roles, fee } = hopLockArgs(hopInfo, right.machine.params);
     const lock = (cur: State) =>
       lockInLedger(cur, right.machine.params, { id: vID, initial: ctx.initial }, roles, fee);
+    const margin = this.deps.options?.intermediary?.challengeMarginSeconds ?? 60n;
+    const tLeft = rec.machine.params.challengeDuration;
+    const tRight = right.machine.params.challengeDuration;
+    if (tLeft < tRight + margin) {
+      return {
+        accept: false,
+        reason: `our ledger channel towards Alice needs a challenge duration at least ${margin} s longer than the one towards Bob (${tLeft} s, ${tRight} s): a dispute of it could otherwise end before we know whether our lock towards Bob is signed`,
+      };
+    }
     const rightCur = right.machine.current?.state as State;
     try {
       if (rightCur.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase())) {

@@ -103,7 +103,8 @@ beforeAll(async () => {
   b = new ApiClient(bob.apiUrl);
   ir = new ApiClient(irene.apiUrl);
   const [r1, r2, r3, r4] = await Promise.all([
-    a.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: EIGHT }),
+    // Alice-Ingrid outlasts Ingrid-Irene by Ingrid's margin (60 s): Ingrid relays Alice -> Irene -> Bob.
+    a.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: EIGHT, challengeDuration: 120 }),
     b.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: FIVE }),
     i.open({ peer: irene.address, deposit: FIVE, peerDeposit: EIGHT }),
     b.open({ peer: irene.address, deposit: EIGHT, peerDeposit: FIVE }),

@@ -87,6 +87,8 @@ describe("perun open / pay / channels / close", () => {
       "1.5",
       "--peer-deposit",
       "1",
+      "--challenge-duration",
+      "90",
     ]);
     expect(open.code, open.stderr).toBe(0);
     expect(open.stderr).toBe("");
@@ -139,6 +141,18 @@ describe("perun open / pay / channels / close", () => {
       /--deposit must be an amount in ether/,
     ],
     [["open", "--peer", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"], /perun open needs --deposit/],
+    [
+      [
+        "open",
+        "--peer",
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "--deposit",
+        "1",
+        "--challenge-duration",
+        "0",
+      ],
+      /--challenge-duration must be an integer from 1/,
+    ],
     [["pay", "--channel", "0x12", "--amount", "1"], /--channel must be a channel id/],
     [["pay", "--channel", `0x${"ab".repeat(32)}`, "--amount=-1"], /--amount must be an amount in ether/],
     [

@@ -76,7 +76,11 @@ async function openPath(): Promise<Hex[]> {
     [0, 1, 2, 3].map(async (k) => {
       const left = nodes[k] as NodeProcess;
       const right = nodes[k + 1] as NodeProcess;
-      return (await left.api.open({ peer: right.address, deposit: FIVE, peerDeposit: FIVE })).channelID;
+      // Challenge durations decrease towards Bob by the intermediaries' margin (60 s): 180, 120, 60, 60.
+      const challengeDuration = [180, 120, 60, 60][k] as number;
+      return (
+        await left.api.open({ peer: right.address, deposit: FIVE, peerDeposit: FIVE, challengeDuration })
+      ).channelID;
     }),
   );
   for (const [k, id] of ids.entries()) {
