@@ -569,8 +569,16 @@ function sameSub(a: SubAlloc, b: SubAlloc): boolean {
   );
 }
 
-/** SubAllocs of `after` not (identically) in `before`, and those of `before` not in `after`. */
-function diffLocked(
+/** Whether `state` locks sub-channel `id`. */
+export function locksSubChannel(state: State | undefined, id: Hex): boolean {
+  return state?.outcome.locked.some((l) => l.ID.toLowerCase() === id.toLowerCase()) === true;
+}
+
+/**
+ * The sub-allocations in `after` but not in `before` (added) and the other way round (removed), each
+ * compared whole (id, amounts, indexMap): one changed in place is both removed and added.
+ */
+export function diffLocked(
   before: readonly SubAlloc[],
   after: readonly SubAlloc[],
 ): { added: SubAlloc[]; removed: SubAlloc[] } {

@@ -49,8 +49,10 @@ import { validateParams, validateState } from "../channel/validation.js";
 import {
   checkLock,
   checkUnlock,
+  diffLocked,
   intermediaryLocksMatch,
   lockInLedger,
+  locksSubChannel,
   unlockFromLedger,
   virtualInitialState,
   virtualParams,
@@ -169,8 +171,6 @@ export interface OpenVirtualRequest {
   readonly seconds: bigint;
   readonly challengeDuration?: bigint;
 }
-
-type SubAllocLike = State["outcome"]["locked"][number];
 
 /** A peer's lock proposal held while V's path is being locked. */
 interface HeldLock {
@@ -485,13 +485,8 @@ export class Client {
       if (this.heldLocks.has(channelID.toLowerCase())) {
         throw new ChannelBusyError(channelID, "holding a lock proposal");
       }
-      const current = rec.machine.current?.state as State;
-      const next = build(current);
-      const t = proposeUpdate(rec.machine, next, this.deps.signer, this.rules(rec.machine.params));
-      const waiter = this.waitFor(channelID, next.version);
-      this.apply(rec, t);
       // Wrapped: returning the promise itself would hold the queue until the peer answers.
-      return { waiter };
+      return this.propose(rec, build);
     });
     return this.withTimeout(done.waiter, `update ${channelID}`, this.peerOf(this.record(channelID)));
   }
@@ -668,7 +663,7 @@ export class Client {
         if (
           !ledger.machine.params.ledgerChannel ||
           ledger.machine.phase !== "Acting" ||
-          !locksV(ledger.machine.current?.state, vID) ||
+          !locksSubChannel(ledger.machine.current?.state, vID) ||
           this.closingExpired.has(ledger.channelID.toLowerCase())
         ) {
           continue;
@@ -1160,6 +1155,18 @@ export class Client {
     }
   }
 
+  /** Signs and sends `build(current)` in channel `rec` (Acting, in its queue); the waiter resolves once signed. */
+  private propose(
+    rec: ChannelRecord,
+    build: (current: State) => State,
+  ): { waiter: Promise<State>; next: State } {
+    const next = build(rec.machine.current?.state as State);
+    const t = proposeUpdate(rec.machine, next, this.deps.signer, this.rules(rec.machine.params));
+    const waiter = this.waitFor(rec.channelID, next.version);
+    this.apply(rec, t);
+    return { waiter, next };
+  }
+
   /**
    * Proposes the lock `build(current)` in `ledgerID` and waits, without a deadline, until the peer
    * signed it (true) or rejected it (false). A proposal voided by a re-sync (the peer restarted and
@@ -1180,17 +1187,12 @@ export class Client {
         this.inQueue(ledgerID, async () => {
           const rec = this.record(ledgerID);
           // Signed already (learned by a re-sync, say after a restart).
-          if (locksV(rec.machine.current?.state, vID) && rec.machine.phase !== "Signing")
+          if (locksSubChannel(rec.machine.current?.state, vID) && rec.machine.phase !== "Signing")
             return "locked" as const;
           // Busy with a payment or a peer's proposal being decided: try again shortly.
           if (rec.machine.phase === "Signing" || this.heldLocks.has(ledgerID.toLowerCase())) return null;
           if (rec.machine.phase !== "Acting") throw new ChannelBusyError(ledgerID, rec.machine.phase);
-          const current = rec.machine.current?.state as State;
-          const next = build(current);
-          const t = proposeUpdate(rec.machine, next, this.deps.signer, this.rules(rec.machine.params));
-          const waiter = this.waitFor(ledgerID, next.version);
-          this.apply(rec, t);
-          return { waiter, next };
+          return this.propose(rec, build);
         }),
       );
       if (done === "locked") return null;
@@ -1253,7 +1255,7 @@ export class Client {
   private async handleVirtualFunding(from: Address, msg: VirtualFundingMsg): Promise<void> {
     if (!this.deps.options?.intermediary)
       throw new PerunError("NOT_AN_INTERMEDIARY", "We do not offer virtual channels.");
-    const me = msg.path.findIndex((a) => sameAddress(a, this.address));
+    const me = this.pathIndex(msg.path);
     if (me < 1 || me > msg.path.length - 2) {
       throw new PerunError("VIRTUAL_PATH", "We are not an intermediary of this path.");
     }
@@ -1304,7 +1306,7 @@ export class Client {
     this.saveIntermediaryState();
     const ctx = this.virtualContexts.get(key);
     if (!isNew || !ctx) return;
-    const me = ctx.path.findIndex((a) => sameAddress(a, this.address));
+    const me = this.pathIndex(ctx.path);
     if (me < 1 || me > ctx.path.length - 2) return;
     // Pass it on first: on each connection it then arrives before our unlock proposal.
     for (const n of [ctx.path[me - 1], ctx.path[me + 1]] as Address[]) {
@@ -1318,9 +1320,7 @@ export class Client {
 
   /** Unlocks V with its final state in ledger channel `ledgerID`, unless it is no longer locked there. */
   private async unlockHop(ledgerID: Hex, vFinal: State): Promise<void> {
-    const locks = (s: State | undefined) =>
-      s?.outcome.locked.some((l) => l.ID.toLowerCase() === vFinal.channelID.toLowerCase()) === true;
-    if (!locks(this.record(ledgerID).machine.current?.state)) return;
+    if (!locksSubChannel(this.record(ledgerID).machine.current?.state, vFinal.channelID)) return;
     const ledgerParams = this.record(ledgerID).machine.params;
     await this.update(ledgerID, (s) => unlockFromLedger(s, ledgerParams, vFinal));
   }
@@ -1335,14 +1335,14 @@ export class Client {
     const held = this.heldLocks.get(ledgerID.toLowerCase());
     const cur = this.findRecord(ledgerID)?.machine.current?.state;
     if (!held || !cur) return;
-    const sub = held.state.outcome.locked.find((l) => !locksV(cur, l.ID));
+    const sub = held.state.outcome.locked.find((l) => !locksSubChannel(cur, l.ID));
     const ctx = sub && this.virtualContexts.get(sub.ID.toLowerCase());
     if (!ctx) return;
-    const me = ctx.path.findIndex((a) => sameAddress(a, this.address));
+    const me = this.pathIndex(ctx.path);
     if (me < 1 || me >= ctx.path.length - 2) return; // the last intermediary holds both: nothing is out
     const rightID = ctx.ledgerIDs[me] as Hex;
     const right = this.findRecord(rightID);
-    if (!right || locksV(right.machine.current?.state, ctx.initial.channelID)) return;
+    if (!right || locksSubChannel(right.machine.current?.state, ctx.initial.channelID)) return;
     if (!["Acting", "Signing"].includes(right.machine.phase)) return;
     this.log(
       "warn",
@@ -1381,6 +1381,19 @@ export class Client {
       .finally(() => this.busyChain.delete(key));
   }
 
+  /** The signatures of a held lock proposal once we sign it too: the peer's (kept) and ours. */
+  private completeHeld(held: HeldLock, ourIdx: number): Hex[] {
+    const sigs: Hex[] = [];
+    sigs[held.from] = held.sig;
+    sigs[ourIdx] = signState(held.state, this.deps.signer);
+    return sigs;
+  }
+
+  /** Our position on a virtual channel's path (0 = Alice, the last = Bob), -1 if we are not on it. */
+  private pathIndex(path: readonly Address[]): number {
+    return path.findIndex((a) => sameAddress(a, this.address));
+  }
+
   /**
    * Signs or rejects a peer's lock proposal we held. If a re-sync voided it meanwhile (the peer
    * restarted) and we accept, we complete it with the signature we kept and hand it over by a sync:
@@ -1410,9 +1423,7 @@ export class Client {
       if (d.accept && r.machine.phase === "Registered" && dispute && dispute.version < proposal.version) {
         // Our left neighbour took the ledger channel to the chain while we held its lock: the lock is
         // ours to enforce now that our other lock is signed. Refute with it, completed.
-        const sigs: Hex[] = [];
-        sigs[held.from] = held.sig;
-        sigs[r.machine.idx] = signState(proposal, this.deps.signer);
+        const sigs = this.completeHeld(held, r.machine.idx);
         this.log("warn", "ledger channel disputed while we held its lock: refuting with the lock", {
           channelID: id,
           registered: `${dispute.version}`,
@@ -1428,9 +1439,7 @@ export class Client {
         r.machine.current?.state.version !== proposal.version - 1n
       )
         return;
-      const sigs: Hex[] = [];
-      sigs[held.from] = held.sig;
-      sigs[r.machine.idx] = signState(proposal, this.deps.signer);
+      const sigs = this.completeHeld(held, r.machine.idx);
       this.log("info", "completing a lock proposal voided by a re-sync", {
         channelID: id,
         version: `${proposal.version}`,
@@ -1454,11 +1463,7 @@ export class Client {
     next: State,
   ): Promise<Decision> {
     // A lock changed in place counts as removed and added: refused like two changes at once.
-    const same = (x: SubAllocLike, y: SubAllocLike) =>
-      encodeJson([x.ID.toLowerCase(), x.balances, x.indexMap]) ===
-      encodeJson([y.ID.toLowerCase(), y.balances, y.indexMap]);
-    const added = next.outcome.locked.filter((l) => !current.outcome.locked.some((c) => same(c, l)));
-    const removed = current.outcome.locked.filter((c) => !next.outcome.locked.some((l) => same(c, l)));
+    const { added, removed } = diffLocked(current.outcome.locked, next.outcome.locked);
     if (added.length + removed.length !== 1) {
       return { accept: false, reason: "one lock or unlock at a time; an existing lock never changes" };
     }
@@ -1478,7 +1483,7 @@ export class Client {
     const vID = (added[0] as { ID: Hex }).ID;
     const ctx = this.virtualContexts.get(vID.toLowerCase());
     if (!terms || !ctx) return { accept: false, reason: "no virtual channel context for this lock" };
-    const me = ctx.path.findIndex((a) => sameAddress(a, this.address));
+    const me = this.pathIndex(ctx.path);
     const last = ctx.path.length - 2;
     if (me < 1 || me > last) return { accept: false, reason: "we are not an intermediary of this path" };
     const hop = ctx.ledgerIDs.findIndex((l) => l.toLowerCase() === rec.channelID.toLowerCase());
@@ -1505,7 +1510,7 @@ export class Client {
       return this.forwardLock(rec, current, next, ctx, me, feeOk);
     }
     const otherID = ctx.ledgerIDs[hop === me ? me - 1 : me] as Hex;
-    if (locksV(this.findRecord(otherID)?.machine.current?.state, vID)) {
+    if (locksSubChannel(this.findRecord(otherID)?.machine.current?.state, vID)) {
       // Our other lock is signed already (a restart came between the two): this one must be exactly the
       // lock the path agreed on.
       try {
@@ -1579,7 +1584,7 @@ export class Client {
     }
     const rightCur = right.machine.current?.state as State;
     try {
-      if (rightCur.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase())) {
+      if (locksSubChannel(rightCur, vID)) {
         // Our lock towards Bob is signed already (we restarted, and the left neighbour proposed again):
         // the left one must be exactly the lock the path agreed on.
         const leftHop = pathLocks(ctx.path, ctx.initial, ctx.fees)[me - 1] as PathHop;
@@ -1695,10 +1700,7 @@ export class Client {
   private async defendIntermediated(vID: Hex): Promise<void> {
     for (const rec of [...this.records.values()]) {
       const cur = rec.machine.current?.state;
-      if (
-        !rec.machine.params.ledgerChannel ||
-        !cur?.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase())
-      ) {
+      if (!rec.machine.params.ledgerChannel || !locksSubChannel(cur, vID)) {
         continue;
       }
       if (["Acting", "Signing", "Final"].includes(rec.machine.phase)) {
@@ -1718,9 +1720,7 @@ export class Client {
       (await this.deps.chain.now()) < onChain.timeout
     ) {
       const parent = [...this.records.values()].find(
-        (r) =>
-          r.machine.params.ledgerChannel &&
-          r.machine.current?.state.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase()),
+        (r) => r.machine.params.ledgerChannel && locksSubChannel(r.machine.current?.state, vID),
       );
       if (parent) {
         this.log("warn", "stale virtual channel state on chain: refuting", {
@@ -1887,7 +1887,7 @@ export class Client {
     const cur = rec?.machine.current;
     if (!rec || !cur) return;
     // A virtual channel already unlocked from our ledger channel is none of that channel's business.
-    if (rec0.machine.params.virtualChannel && !locksV(cur.state, rec0.channelID)) return;
+    if (rec0.machine.params.virtualChannel && !locksSubChannel(cur.state, rec0.channelID)) return;
     const key = `register:${rec.channelID.toLowerCase()}`;
     if (this.busyChain.has(key)) return;
     this.busyChain.add(key);
@@ -2251,9 +2251,8 @@ export class ProposalDroppedError extends PerunError {
 /** Whether the locked sub-allocations differ (a lock or unlock of a sub- or virtual channel). */
 /** Whether the locked sub-allocations differ in any way: added, removed, or changed in place. */
 function locksChanged(a: State, b: State): boolean {
-  const key = (s: State) =>
-    encodeJson(s.outcome.locked.map((l) => [l.ID.toLowerCase(), l.balances, l.indexMap]));
-  return key(a) !== key(b);
+  const { added, removed } = diffLocked(a.outcome.locked, b.outcome.locked);
+  return added.length + removed.length > 0;
 }
 
 /** Every participant of `params` signed `state`. */
@@ -2267,10 +2266,6 @@ function requireAllSigned(params: Params, state: State, sigs: readonly Hex[]): v
       );
     }
   });
-}
-
-function locksV(s: State | undefined, vID: Hex): boolean {
-  return s?.outcome.locked.some((l) => l.ID.toLowerCase() === vID.toLowerCase()) === true;
 }
 
 /** What two contexts of the same V must agree on. */

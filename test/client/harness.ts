@@ -19,6 +19,7 @@ import { createMemoryStore } from "../../src/store/memory-store.js";
 import type { Store } from "../../src/store/store.js";
 import { Watcher } from "../../src/watcher/watcher.js";
 import { createMemoryNetwork, type MemoryNetwork } from "../../src/wire/memory-transport.js";
+import type { Transport } from "../../src/wire/transport.js";
 
 export interface Party {
   readonly name: string;
@@ -28,6 +29,8 @@ export interface Party {
   readonly store: Store;
   readonly chain: ChainPort;
   readonly watcher: Watcher;
+  /** The party's own wire endpoint (a test may listen on it, or send forged messages from it). */
+  readonly transport: Transport;
   readonly events: ClientEvent[];
   /** Log lines of the client ("level: message reason"). */
   readonly logs: string[];
@@ -111,6 +114,7 @@ export async function world(): Promise<World> {
         store,
         chain,
         watcher,
+        transport,
         events,
         logs,
         async stop(opts = {}) {

@@ -12,7 +12,6 @@
 import { randomBytes } from "node:crypto";
 import { parseEther } from "viem";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { EthChain } from "../../src/chain/chain-port.js";
 import { devKey } from "../../src/chain/embedded.js";
 import { type RentalTerms, rentalFee } from "../../src/channel/fees.js";
 import { hopLockArgs, pathLocks } from "../../src/channel/path.js";
@@ -20,11 +19,9 @@ import { signState } from "../../src/channel/sig.js";
 import { privateKeyToSigner, type Signer } from "../../src/channel/signer.js";
 import type { Address, Hex, Params, State, SubAlloc } from "../../src/channel/types.js";
 import { lockInLedger, virtualInitialState, virtualParams } from "../../src/channel/virtual.js";
-import { Client, type ClientEvent, type ClientOptions } from "../../src/client/client.js";
+import type { ClientOptions } from "../../src/client/client.js";
 import { UpdateRejectedError } from "../../src/client/errors.js";
 import { decodeJson } from "../../src/store/json.js";
-import { createMemoryStore } from "../../src/store/memory-store.js";
-import { Watcher } from "../../src/watcher/watcher.js";
 import { decodeMsg, encodeMsg } from "../../src/wire/codec.js";
 import { MalformedMessageError } from "../../src/wire/errors.js";
 import type { Inbound, VirtualFundingMsg, WireMsg } from "../../src/wire/messages.js";
@@ -77,48 +74,12 @@ afterEach(async () => {
   running = [];
 });
 
-/** Like the harness's party, but on a transport the test holds as well. */
+/** A harness party that also records every message reaching it (the client sees them too). */
 async function peer(name: string, index: number, options: ClientOptions = {}): Promise<Peer> {
-  const key = devKey(index);
-  const signer = privateKeyToSigner(key);
-  const tx = w.net.transport(signer);
+  const party = await w.party(name, index, { options: { peerTimeoutMs: END_TIMEOUT_MS, ...options } });
   const inbox: Inbound[] = [];
-  tx.onMessage((m) => inbox.push(m));
-  const store = createMemoryStore();
-  const chain = new EthChain(w.conn, w.adjudicator, key);
-  const logs: string[] = [];
-  const client = new Client({
-    log: (level, message, details) => logs.push(`${level}: ${message} ${JSON.stringify(details ?? {})}`),
-    signer,
-    transport: tx,
-    store,
-    chain,
-    options: { peerTimeoutMs: END_TIMEOUT_MS, pollMs: 20, concludeFinalGraceMs: 200, ...options },
-  });
-  const events: ClientEvent[] = [];
-  client.onEvent((e) => events.push(e));
-  client.onProposal(() => ({ accept: true }));
-  await client.start();
-  const watcher = new Watcher(chain, store, client, { pollMs: 20 });
-  await watcher.start();
-  const p: Peer = {
-    name,
-    key,
-    address: signer.address,
-    client,
-    store,
-    chain,
-    watcher,
-    events,
-    logs,
-    signer,
-    tx,
-    inbox,
-    async stop() {
-      await watcher.stop();
-      await client.close();
-    },
-  };
+  party.transport.onMessage((m) => inbox.push(m));
+  const p: Peer = { ...party, signer: privateKeyToSigner(party.key), tx: party.transport, inbox };
   running.push(p);
   return p;
 }
