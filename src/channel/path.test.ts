@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { assertConserved } from "./allocation.js";
 import { InvalidFieldError } from "./errors.js";
 import { channelId } from "./hash.js";
-import { hopLockArgs, netPositions, pathLocks } from "./path.js";
+import { hopLockArgs, lockPosition, netPositions, pathLocks } from "./path.js";
 import { checkTransition } from "./transition.js";
 import type { Address, Params, State } from "./types.js";
 import { checkLock, checkUnlock, intermediaryLocksMatch, lockInLedger, unlockFromLedger } from "./virtual.js";
@@ -187,3 +187,35 @@ function valid(params: Params, from: State, to: State): void {
   assertConserved(from.outcome, to.outcome);
   checkTransition(params, channelId(params), from, to, 0);
 }
+
+describe("lockPosition", () => {
+  const [a, i1, i2, b] = ["0x01", "0x02", "0x03", "0x04"].map((x) => `0x${x.slice(2).padStart(40, "0")}`) as [
+    Address,
+    Address,
+    Address,
+    Address,
+  ];
+  const path = [a, i1, i2, b];
+  const ids = ["0xaa", "0xbb", "0xcc"];
+
+  it("places a lock on one of the intermediary's two hops, with the right neighbour", () => {
+    expect(lockPosition(path, ids, i1, "0xAA", a)).toEqual({ ok: true, me: 1, hop: 0, last: false });
+    expect(lockPosition(path, ids, i1, "0xbb", i2)).toEqual({ ok: true, me: 1, hop: 1, last: false });
+    expect(lockPosition(path, ids, i2, "0xbb", i1)).toEqual({ ok: true, me: 2, hop: 1, last: true });
+    expect(lockPosition(path, ids, i2, "0xcc", b)).toEqual({ ok: true, me: 2, hop: 2, last: true });
+  });
+
+  it("refuses ends, strangers, far hops and the wrong peer", () => {
+    expect(lockPosition(path, ids, a, "0xaa", i1)).toMatchObject({
+      ok: false,
+      reason: /not an intermediary/,
+    });
+    expect(lockPosition(path, ids, b, "0xcc", i2)).toMatchObject({
+      ok: false,
+      reason: /not an intermediary/,
+    });
+    expect(lockPosition(path, ids, i1, "0xcc", i2)).toMatchObject({ ok: false, reason: /next to us/ });
+    expect(lockPosition(path, ids, i1, "0xdd", i2)).toMatchObject({ ok: false, reason: /next to us/ });
+    expect(lockPosition(path, ids, i1, "0xaa", i2)).toMatchObject({ ok: false, reason: /neighbour/ });
+  });
+});

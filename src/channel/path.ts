@@ -158,3 +158,41 @@ function assertPath(path: readonly Address[], fees: readonly (readonly bigint[])
     });
   });
 }
+
+/** Where a lock of V in ledger channel `ledgerID` (with `peer`) stands for intermediary `self`. */
+export type LockPosition =
+  | {
+      readonly ok: true;
+      /** `self`'s index on the path (1..n). */
+      readonly me: number;
+      /** The hop of `ledgerID`: me - 1 (towards Alice) or me (towards Bob). */
+      readonly hop: number;
+      /** Whether `self` is the path's last intermediary (she holds both of her lock proposals). */
+      readonly last: boolean;
+    }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Checks that `self` is an intermediary of `path` and that `ledgerID`, with `peer`, is one of her two
+ * hops (`ledgerIDs[k]` is hop k): a lock anywhere else is none of hers to sign.
+ */
+export function lockPosition(
+  path: readonly Address[],
+  ledgerIDs: readonly string[],
+  self: Address,
+  ledgerID: string,
+  peer: Address,
+): LockPosition {
+  const same = (a: string | undefined, b: string) => a !== undefined && a.toLowerCase() === b.toLowerCase();
+  const me = path.findIndex((a) => same(a, self));
+  const last = path.length - 2;
+  if (me < 1 || me > last) return { ok: false, reason: "we are not an intermediary of this path" };
+  const hop = ledgerIDs.findIndex((l) => same(l, ledgerID));
+  if (hop !== me - 1 && hop !== me) {
+    return { ok: false, reason: "this ledger channel is not on the virtual channel's path next to us" };
+  }
+  if (!same(path[hop === me ? me + 1 : me - 1], peer)) {
+    return { ok: false, reason: "this ledger channel is not with our neighbour on the path" };
+  }
+  return { ok: true, me, hop, last: me === last };
+}

@@ -39,7 +39,7 @@ import {
   type Transition,
   withdrawn,
 } from "../channel/machine.js";
-import { hopLockArgs, type PathHop, pathLocks } from "../channel/path.js";
+import { hopLockArgs, lockPosition, type PathHop, pathLocks } from "../channel/path.js";
 import { balanceDelta, payment } from "../channel/payment.js";
 import { recoverStateSigner, signState, signWithdrawalAuth } from "../channel/sig.js";
 import type { Signer } from "../channel/signer.js";
@@ -1483,16 +1483,9 @@ export class Client {
     const vID = (added[0] as { ID: Hex }).ID;
     const ctx = this.virtualContexts.get(vID.toLowerCase());
     if (!terms || !ctx) return { accept: false, reason: "no virtual channel context for this lock" };
-    const me = this.pathIndex(ctx.path);
-    const last = ctx.path.length - 2;
-    if (me < 1 || me > last) return { accept: false, reason: "we are not an intermediary of this path" };
-    const hop = ctx.ledgerIDs.findIndex((l) => l.toLowerCase() === rec.channelID.toLowerCase());
-    if (hop !== me - 1 && hop !== me) {
-      return { accept: false, reason: "this ledger channel is not on the virtual channel's path next to us" };
-    }
-    if (!sameAddress(this.peerOf(rec), ctx.path[hop === me ? me + 1 : me - 1])) {
-      return { accept: false, reason: "this ledger channel is not with our neighbour on the path" };
-    }
+    const pos = lockPosition(ctx.path, ctx.ledgerIDs, this.address, rec.channelID, this.peerOf(rec));
+    if (!pos.ok) return { accept: false, reason: pos.reason };
+    const { me, hop } = pos;
     const now = await this.deps.chain.now();
     if (ctx.expiry <= now) return { accept: false, reason: `the virtual channel expired at ${ctx.expiry}` };
     const collateral = ctx.initial.outcome.balances.reduce(
@@ -1505,7 +1498,7 @@ export class Client {
       (fee[0] ?? 0n) < wanted
         ? { accept: false, reason: `fee ${fee[0]} below our terms (${wanted})` }
         : { accept: true };
-    if (me < last) {
+    if (!pos.last) {
       if (hop !== me - 1) return { accept: false, reason: "the lock towards Bob is ours to propose" };
       return this.forwardLock(rec, current, next, ctx, me, feeOk);
     }
