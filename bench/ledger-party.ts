@@ -7,6 +7,7 @@
  */
 import { EthChain } from "../src/chain/chain-port.js";
 import { connectChain } from "../src/chain/connection.js";
+import { devChainPolicy } from "../src/channel/policy.js";
 import { privateKeyToSigner } from "../src/channel/signer.js";
 import type { Address, Hex } from "../src/channel/types.js";
 import { Client } from "../src/client/client.js";
@@ -28,7 +29,8 @@ async function main(): Promise<void> {
   const chain = new EthChain(conn, env("ADJ") as Hex, key);
   const store = openSqliteStore(env("DB"));
   const transport = await createWsTransport({ signer, listen: { host: "127.0.0.1", port: 0 } });
-  const client = new Client({ signer, transport, store, chain, options: { pollMs: 50 } });
+  const policy = devChainPolicy(conn.chainId, [env("HOLDER") as Hex]);
+  const client = new Client({ signer, transport, store, chain, policy, options: { pollMs: 50 } });
   client.onProposal(() => ({ accept: true }));
   await client.start();
   const watcher = new Watcher(chain, store, client, { pollMs: 200 });

@@ -20,6 +20,7 @@ import { createEmbeddedChain, devKey } from "../src/chain/embedded.js";
 import { AdjudicatorAbi, AssetHolderETHAbi } from "../src/chain/generated/index.js";
 import { type RentalTerms, rentalFee } from "../src/channel/fees.js";
 import { fundingId } from "../src/channel/hash.js";
+import { devChainPolicy } from "../src/channel/policy.js";
 import { privateKeyToSigner } from "../src/channel/signer.js";
 import type { Address, Asset, Hex } from "../src/channel/types.js";
 import { Client, type ClientEvent } from "../src/client/client.js";
@@ -233,6 +234,7 @@ export async function measureDisputeCase(hubs: number): Promise<VirtualDisputeCa
       transport: net.transport(signer),
       store,
       chain,
+      policy: devChainPolicy(conn.chainId, [assetHolderETH]),
       options: {
         peerTimeoutMs: 5_000,
         pollMs: 20,

@@ -17,6 +17,7 @@ import { connectChain } from "../src/chain/connection.js";
 import { deployPerun } from "../src/chain/deploy.js";
 import { createEmbeddedChain, devKey } from "../src/chain/embedded.js";
 import { type RentalTerms, rentalFee } from "../src/channel/fees.js";
+import { devChainPolicy } from "../src/channel/policy.js";
 import { privateKeyToSigner } from "../src/channel/signer.js";
 import type { Address, Hex } from "../src/channel/types.js";
 import { Client } from "../src/client/client.js";
@@ -102,6 +103,7 @@ export async function measureVirtual(payments = 1_000, rounds = 5): Promise<Virt
         transport,
         store,
         chain,
+        policy: devChainPolicy(conn.chainId, [assetHolderETH]),
         options: { pollMs: 20, ...(name.startsWith("i") ? { intermediary: { terms } } : {}) },
       });
       client.onProposal(() => ({ accept: true }));

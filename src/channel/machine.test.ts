@@ -298,6 +298,39 @@ describe("invalid events leave the machine unchanged", () => {
     expect(m).toEqual(before);
   });
 
+  it("a final state that still locks a sub-channel is neither proposed nor signed (rule final-locked)", () => {
+    // The ledger state locks V (25 of the 100): finalising it as is would let V be settled on chain at
+    // any old state the moment it is registered.
+    const sub = { ID: `0x${"5e".repeat(32)}` as Hex, balances: [25n], indexMap: [0, 1] };
+    const locking: State = {
+      ...s1,
+      outcome: {
+        ...s1.outcome,
+        balances: [[s1.outcome.balances[0]![0]! - 25n, s1.outcome.balances[0]![1]!]],
+        locked: [sub],
+      },
+    };
+    const [la, lb] = update([a, b], 0, locking);
+    const finalLocked: State = { ...locking, version: locking.version + 1n, isFinal: true };
+    for (const attempt of [
+      () => proposeUpdate(la, finalLocked, alice),
+      () => receiveUpdate(lb, finalLocked, signState(finalLocked, alice), 0),
+    ]) {
+      try {
+        attempt();
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(InvalidTransitionError);
+        expect((e as InvalidTransitionError).rule).toBe("final-locked");
+      }
+    }
+    expect(() => proposeFinal(la, alice)).toThrow(/must lock nothing/);
+    // Without the lock, the same channel finalises as usual.
+    const unlocked: State = { ...locking, version: locking.version + 1n, outcome: s1.outcome };
+    const [ua] = update([la, lb], 1, unlocked);
+    expect(proposeFinal(ua, alice).machine.pending?.state.isFinal).toBe(true);
+  });
+
   it("every error carries a stable code", () => {
     try {
       proposeUpdate(a, { ...s1, version: 5n }, alice);

@@ -2,7 +2,7 @@
  * The rules of a valid off-chain update (design.md section 4; go-perun `channel.machine.validTransition`;
  * the checks the perun-eth-contracts Adjudicator applies in `progress`): same channel (hence same app:
  * the app is part of the params the id hashes), previous state not final, version raised by exactly
- * one, assets unchanged, funds per asset conserved, and the app's own rule.
+ * one, a final state locks nothing, assets unchanged, funds per asset conserved, and the app's own rule.
  */
 import { assertConserved } from "./allocation.js";
 import type { AppRules } from "./app.js";
@@ -58,6 +58,16 @@ export function checkTransition(
     );
   }
   validateAllocation(to.outcome, params.participants.length, "state.outcome");
+  if (to.isFinal && to.outcome.locked.length > 0) {
+    // A final state registers with an immediate timeout: together with a stale state of a locked
+    // sub-channel it would settle that sub-channel before anyone could refute (and concludeFinal
+    // refuses it anyway). Unlock first, then finalise.
+    throw new InvalidTransitionError(
+      "final-locked",
+      `A final state must lock nothing; this one still locks ${to.outcome.locked.length} sub-channel(s).`,
+      { locked: to.outcome.locked.map((l) => l.ID).join(",") },
+    );
+  }
   assertConserved(from.outcome, to.outcome);
   const verdict = rulesFor(params, rules).validTransition(params, from, to, actor);
   if (!verdict.valid) {

@@ -14,6 +14,7 @@ import { EthChain } from "../chain/chain-port.js";
 import type { ChainConnection } from "../chain/connection.js";
 import { devKey } from "../chain/embedded.js";
 import { type RentalTerms, rentalFee } from "../channel/fees.js";
+import { devChainPolicy } from "../channel/policy.js";
 import { privateKeyToSigner } from "../channel/signer.js";
 import type { Address, Hex } from "../channel/types.js";
 import { Client, type ClientEvent } from "../client/client.js";
@@ -59,6 +60,7 @@ export async function runVirtualDemo(
       transport: net.transport(signer),
       store,
       chain,
+      policy: devChainPolicy(conn.chainId, [contracts.assetHolderETH]),
       options: {
         pollMs: 20,
         concludeFinalGraceMs: 500,

@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import { DisputePhase } from "../chain/adjudicator.js";
 import type { ChainPort, ChannelUpdateEvent } from "../chain/chain-port.js";
 import type { AppRules } from "../channel/app.js";
-import { type RentalTerms, rentalFee } from "../channel/fees.js";
+import type { RentalTerms } from "../channel/fees.js";
 import { channelId, fundingId, hashState } from "../channel/hash.js";
 import {
   acceptUpdate,
@@ -41,12 +41,24 @@ import {
 } from "../channel/machine.js";
 import { hopLockArgs, lockPosition, type PathHop, pathLocks } from "../channel/path.js";
 import { balanceDelta, payment } from "../channel/payment.js";
+import {
+  checkIntermediaryLock,
+  checkLedgerChannel,
+  checkPathSender,
+  checkUpdate,
+  checkVirtualChannel,
+  enforce,
+  type SigningPolicy,
+  type Verdict,
+} from "../channel/policy.js";
 import { recoverStateSigner, signState, signWithdrawalAuth } from "../channel/sig.js";
 import type { Signer } from "../channel/signer.js";
 import type { Address, Asset, Hex, Params, State } from "../channel/types.js";
 import { ZERO_ADDRESS } from "../channel/types.js";
 import { validateParams, validateState } from "../channel/validation.js";
 import {
+  assertVirtualParams,
+  assertVirtualState,
   checkLock,
   checkUnlock,
   diffLocked,
@@ -65,6 +77,7 @@ import type { Transport } from "../wire/transport.js";
 import {
   ChannelBusyError,
   FundingTimeoutError,
+  LockedFundsError,
   PeerTimeoutError,
   ProposalRejectedError,
   UnknownChannelError,
@@ -107,6 +120,8 @@ export type ClientEvent =
   | { readonly type: "concluded"; readonly channelID: Hex; readonly version: bigint }
   | { readonly type: "withdrawn"; readonly channelID: Hex; readonly amounts: bigint[] }
   | { readonly type: "fundingTimeout"; readonly channelID: Hex }
+  /** A channel that never became binding was forgotten (its proposal or its locks were refused). */
+  | { readonly type: "abandoned"; readonly channelID: Hex; readonly reason: string }
   | { readonly type: "rejected"; readonly peer: Address; readonly reason: string };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -125,12 +140,6 @@ export interface ClientOptions {
    */
   readonly intermediary?: {
     readonly terms: RentalTerms;
-    /**
-     * On a path, an intermediary that holds her left lock while her right one is out must learn the
-     * right one's fate before a dispute of her left ledger channel ends: she relays only if the left
-     * channel's challenge duration exceeds the right one's by at least this much (seconds, default 60).
-     */
-    readonly challengeMarginSeconds?: bigint;
   };
   /**
    * Unlock a virtual channel into our ledger channel as soon as we signed its final state (default).
@@ -192,6 +201,12 @@ interface VirtualInfo {
 
 export interface ClientDeps {
   readonly signer: Signer;
+  /**
+   * What we may sign, fund, store or relay (src/channel/policy.ts): every proposal, lock and relayed
+   * message goes through it before anything else (a proposal handler can only refuse more); updates go
+   * through its `updates` rule unless `onUpdate` installs another decision.
+   */
+  readonly policy: SigningPolicy;
   readonly transport: Transport;
   readonly store: Store;
   readonly chain: ChainPort;
@@ -240,6 +255,9 @@ interface Waiter {
 
 const INTERMEDIARY_KEY = "client.intermediary";
 
+/** Challenge duration of a channel opened without one, moved into the policy's bounds. */
+const DEFAULT_CHALLENGE_DURATION = 60n;
+
 const ACTIVE: readonly Machine["phase"][] = ["InitSigning", "Funding", "Acting", "Signing", "Final"];
 
 export class Client {
@@ -248,13 +266,20 @@ export class Client {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Waiters for our own proposals, by `${channelID}:${version}`. */
   private readonly waiters = new Map<string, Waiter>();
-  private readonly proposalWaiters = new Map<string, { resolve(sig: Hex): void; reject(e: unknown): void }>();
+  /** Our open proposals by proposal id, with the peer whose answer alone counts. */
+  private readonly proposalWaiters = new Map<
+    string,
+    { peer: Address; resolve(sig: Hex): void; reject(e: unknown): void }
+  >();
+  /** Ids of channels a peer proposed that are being decided (reserved before the first await). */
+  private readonly opening = new Set<string>();
+  /** The one funding run of each ledger channel in Funding, however many messages ask for it. */
+  private readonly fundingRuns = new Map<string, Promise<void>>();
   private readonly closedWaiters = new Map<string, { resolve(): void; reject(e: unknown): void }[]>();
   private readonly busyChain = new Set<string>();
   private readonly eventHandlers: ((e: ClientEvent) => void)[] = [];
   private proposalHandler: ProposalHandler = () => ({ accept: false, reason: "no proposal handler" });
-  private updateHandler: UpdateHandler = (u) =>
-    u.delta.every((d) => d >= 0n) ? { accept: true } : { accept: false, reason: "it lowers our balance" };
+  private updateHandler: UpdateHandler = (u) => asDecision(checkUpdate(this.deps.policy, u));
   private readonly log: Logger;
   private readonly peerTimeoutMs: number;
   private readonly pollMs: number;
@@ -325,10 +350,21 @@ export class Client {
         .then((d) => this.answerHeld(h.ledgerID, h.state, d))
         .catch((e) => this.logError(h.ledgerID, e));
     }
-    for (const rec of this.records.values()) {
+    for (const rec of [...this.records.values()]) {
       const phase = rec.machine.phase;
-      if (phase === "Funding")
+      if (phase === "InitSigning") {
+        // Our proposal's round died with the process: nothing of ours is deposited or locked for it.
+        await this.abandon(rec.channelID, "InitSigning", "restarted before the peer signed our proposal");
+        continue;
+      }
+      if (phase === "Funding" && rec.machine.params.ledgerChannel)
         void this.fundAndWait(rec.channelID).catch((e) => this.logError(rec.channelID, e));
+      if (phase === "Funding" && rec.machine.params.virtualChannel && rec.meta.abandoned === undefined) {
+        // Funded only by our lock: propose it again (or learn that it is signed or refused).
+        const info = rec.meta.virtual as VirtualInfo;
+        const hop = rec.machine.idx === 0 ? 0 : info.path.length - 2;
+        void this.lockVirtual(rec.channelID, hop).catch((e) => this.logError(rec.channelID, e));
+      }
       if (ACTIVE.includes(phase) && rec.machine.current !== null) {
         const peer = this.peerOf(rec);
         void this.sendSync(rec, peer).catch(() => undefined);
@@ -338,26 +374,28 @@ export class Client {
 
   /** Channels with their phase, version and balances. */
   channels(): ChannelInfo[] {
-    return [...this.records.values()].map((r) => {
-      const cur = r.machine.current?.state ?? null;
-      return {
-        channelID: r.channelID,
-        peer: this.peerOf(r),
-        idx: r.machine.idx,
-        phase: r.machine.phase,
-        version: cur?.version ?? null,
-        balances: cur ? cur.outcome.balances.map((row) => [...row]) : null,
-        assets: cur?.outcome.assets ?? r.machine.pending?.state.outcome.assets ?? [],
-        ...(r.meta.virtual
-          ? {
-              virtual: {
-                path: (r.meta.virtual as { path: Address[] }).path,
-                unlocked: r.meta.unlocked === true,
-              },
-            }
-          : {}),
-      };
-    });
+    return [...this.records.values()]
+      .filter((r) => r.meta.abandoned === undefined)
+      .map((r) => {
+        const cur = r.machine.current?.state ?? null;
+        return {
+          channelID: r.channelID,
+          peer: this.peerOf(r),
+          idx: r.machine.idx,
+          phase: r.machine.phase,
+          version: cur?.version ?? null,
+          balances: cur ? cur.outcome.balances.map((row) => [...row]) : null,
+          assets: cur?.outcome.assets ?? r.machine.pending?.state.outcome.assets ?? [],
+          ...(r.meta.virtual
+            ? {
+                virtual: {
+                  path: (r.meta.virtual as { path: Address[] }).path,
+                  unlocked: r.meta.unlocked === true,
+                },
+              }
+            : {}),
+        };
+      });
   }
 
   channel(channelID: Hex): ChannelInfo {
@@ -374,8 +412,9 @@ export class Client {
    * deposit is recovered on chain and this rejects with FundingTimeoutError.
    */
   async openChannel(req: OpenChannelRequest): Promise<Hex> {
+    const policy = this.deps.policy;
     const params = validateParams({
-      challengeDuration: req.challengeDuration ?? 60n,
+      challengeDuration: req.challengeDuration ?? clamp(DEFAULT_CHALLENGE_DURATION, policy.challengeDuration),
       nonce: BigInt(`0x${randomBytes(32).toString("hex")}`),
       participants: [
         { ethAddress: this.address, ccAddress: "0x" },
@@ -402,7 +441,9 @@ export class Client {
       params,
       machine.channelID,
     );
-    const fundingTimeout = req.fundingTimeout ?? 600n;
+    const fundingTimeout = req.fundingTimeout ?? clamp(600n, policy.fundingTimeout);
+    // Our own channel too: a typo of a 1 s challenge duration or a foreign asset would cost us as dearly.
+    enforce(checkLedgerChannel(policy, { params, initial, fundingTimeout, idx: 0, ours: true }));
     const proposalID = `0x${randomBytes(32).toString("hex")}` as Hex;
     const t = proposeInit(machine, initial, this.deps.signer, this.rules(params));
     machine = t.machine;
@@ -412,33 +453,40 @@ export class Client {
       machine,
       peers: [this.address, req.peer],
       fundingDeadline: null,
-      meta: { proposalID, fundingTimeout, role: "proposer" },
+      meta: { proposalID, fundingTimeout, role: "proposer", deposits: initial.outcome.balances },
     };
     // Persist our signed initial state before it leaves.
     this.persist(rec);
     const answer = new Promise<Hex>((resolve, reject) => {
-      this.proposalWaiters.set(proposalID, { resolve, reject });
+      this.proposalWaiters.set(proposalID, { peer: req.peer, resolve, reject });
     });
-    try {
-      await this.deps.transport.send(req.peer, {
-        type: "channelProposal",
-        proposalID,
-        params,
-        initial,
-        sig,
-        fundingTimeout,
-      });
-    } catch (err) {
-      // Never sent: nobody will await the answer, so close() must not reject it (unhandled).
-      this.proposalWaiters.delete(proposalID);
-      throw err;
-    }
-    this.emit({ type: "proposed", channelID: machine.channelID, peer: req.peer });
     let peerSig: Hex;
     try {
-      peerSig = await this.withTimeout(answer, `the channel proposal`, req.peer);
-    } finally {
-      this.proposalWaiters.delete(proposalID);
+      try {
+        await this.deps.transport.send(req.peer, {
+          type: "channelProposal",
+          proposalID,
+          params,
+          initial,
+          sig,
+          fundingTimeout,
+        });
+      } catch (err) {
+        // Never sent: nobody will await the answer, so close() must not reject it (unhandled).
+        this.proposalWaiters.delete(proposalID);
+        throw err;
+      }
+      this.emit({ type: "proposed", channelID: machine.channelID, peer: req.peer });
+      try {
+        peerSig = await this.withTimeout(answer, `the channel proposal`, req.peer);
+      } finally {
+        this.proposalWaiters.delete(proposalID);
+      }
+    } catch (err) {
+      // Refused, unanswered or unsent: we deposited nothing. Should the peer have signed after all,
+      // its own funding deadline recovers its deposit; the channel is nothing to us.
+      await this.abandon(rec.channelID, "InitSigning", errorText(err));
+      throw err;
     }
     await this.inQueue(rec.channelID, async () => {
       const cur = this.record(rec.channelID);
@@ -500,6 +548,14 @@ export class Client {
    * challenge duration, conclude, withdraw.
    */
   async settle(channelID: Hex, opts: { force?: boolean } = {}): Promise<void> {
+    if (!opts.force) {
+      const locked = this.record(channelID).machine.current?.state.outcome.locked ?? [];
+      if (locked.length > 0)
+        throw new LockedFundsError(
+          channelID,
+          locked.map((l) => l.ID),
+        );
+    }
     const closedP = this.waitClosed(channelID);
     if (!opts.force) {
       const rec = this.record(channelID);
@@ -646,6 +702,15 @@ export class Client {
   private async closeExpired(now: bigint): Promise<void> {
     for (const rec of [...this.records.values()]) {
       const info = rec.meta.virtual as VirtualInfo | undefined;
+      if (info && rec.machine.phase === "Funding" && now >= info.expiry && rec.meta.abandoned === undefined) {
+        // Never funded before its expiry: give it up, unless our lock of it is signed or still out.
+        const ledger = this.findRecord(info.ledger)?.machine;
+        const lockOut =
+          locksSubChannel(ledger?.current?.state, rec.channelID) ||
+          locksSubChannel(ledger?.pending?.state, rec.channelID);
+        if (!lockOut) void this.abandon(rec.channelID, "Funding", "expired before its locks were signed");
+        continue;
+      }
       if (!info || rec.meta.expiring === true || rec.machine.phase !== "Acting" || now < info.expiry)
         continue;
       if (rec.machine.idx !== 0) continue; // V.alice closes; V.bob accepts (and unlocks his side)
@@ -707,25 +772,26 @@ export class Client {
         case "channelProposal":
           return this.handleProposal(from, msg);
         case "channelAccept": {
-          const w = this.proposalWaiters.get(msg.proposalID);
+          const w = this.proposalWaiterOf(msg.proposalID, from);
           if (w) w.resolve(msg.sig);
           return;
         }
         case "channelReject": {
-          const w = this.proposalWaiters.get(msg.proposalID);
-          if (w) w.reject(new ProposalRejectedError(from, msg.reason));
+          const w = this.proposalWaiterOf(msg.proposalID, from);
+          if (!w) return;
+          w.reject(new ProposalRejectedError(from, msg.reason));
           this.emit({ type: "rejected", peer: from, reason: msg.reason });
           return;
         }
         case "virtualProposal":
           return this.handleVirtualProposal(from, msg);
         case "virtualAccept": {
-          const w = this.proposalWaiters.get(msg.proposalID);
+          const w = this.proposalWaiterOf(msg.proposalID, from);
           if (w) w.resolve(msg.sig);
           return;
         }
         case "virtualReject": {
-          const w = this.proposalWaiters.get(msg.proposalID);
+          const w = this.proposalWaiterOf(msg.proposalID, from);
           if (w) w.reject(new ProposalRejectedError(from, msg.reason));
           return;
         }
@@ -759,6 +825,12 @@ export class Client {
     });
   }
 
+  /** The waiter of our proposal `proposalID`, if `from` is the peer we proposed to (nobody else may answer). */
+  private proposalWaiterOf(proposalID: Hex, from: Address) {
+    const w = this.proposalWaiters.get(proposalID);
+    return w && sameAddress(w.peer, from) ? w : undefined;
+  }
+
   private syncIfBehind(from: Address, channelID: Hex, version: bigint): void {
     const rec = this.findRecord(channelID);
     const cur = rec?.machine.current;
@@ -783,28 +855,52 @@ export class Client {
     }
     if (!sameAddress(parts[1]?.ethAddress, this.address)) return reject("we are not participant 1");
     const machine0 = createMachine(params, 1);
-    if (this.records.has(machine0.channelID.toLowerCase())) return reject("channel id already in use");
+    const key = machine0.channelID.toLowerCase();
+    // The same proposal twice must never make two channels (and two funding runs): the id is reserved
+    // before the first await and checked again after the last.
+    if (this.records.has(key) || this.opening.has(key)) return reject("channel id already in use");
     const rules = this.rules(params);
     // Validates the initial state and the proposer's signature; throws (-> error reply) if invalid.
     const t = receiveUpdate(machine0, msg.initial, msg.sig, 0, rules);
-    const decision = await this.proposalHandler({
-      from,
+    const verdict = checkLedgerChannel(this.deps.policy, {
       params,
       initial: msg.initial,
       fundingTimeout: msg.fundingTimeout,
+      idx: 1,
+      ours: false,
     });
-    if (!decision.accept) return reject(decision.reason);
-    await this.inQueue(machine0.channelID, async () => {
-      const rec: ChannelRecord = {
-        channelID: machine0.channelID,
-        machine: t.machine,
-        peers: [from, this.address],
-        fundingDeadline: null,
-        meta: { proposalID: msg.proposalID, fundingTimeout: msg.fundingTimeout, role: "responder" },
-      };
-      this.records.set(rec.channelID.toLowerCase(), rec);
-      this.apply(rec, acceptUpdate(t.machine, this.deps.signer));
-    });
+    if (!verdict.ok) return reject(`${verdict.reason} (policy: ${verdict.rule})`);
+    this.opening.add(key);
+    try {
+      const d = await this.proposalHandler({
+        from,
+        params,
+        initial: msg.initial,
+        fundingTimeout: msg.fundingTimeout,
+      });
+      if (!d.accept) return reject(d.reason);
+      const accepted = await this.inQueue(machine0.channelID, async () => {
+        if (this.records.has(key)) return false;
+        const rec: ChannelRecord = {
+          channelID: machine0.channelID,
+          machine: t.machine,
+          peers: [from, this.address],
+          fundingDeadline: null,
+          meta: {
+            proposalID: msg.proposalID,
+            fundingTimeout: msg.fundingTimeout,
+            role: "responder",
+            deposits: msg.initial.outcome.balances,
+          },
+        };
+        this.records.set(key, rec);
+        this.apply(rec, acceptUpdate(t.machine, this.deps.signer));
+        return true;
+      });
+      if (!accepted) return reject("channel id already in use");
+    } finally {
+      this.opening.delete(key);
+    }
     this.emit({ type: "opened", channelID: machine0.channelID });
     void this.fundAndWait(machine0.channelID).catch((e) => this.logError(machine0.channelID, e));
   }
@@ -832,7 +928,8 @@ export class Client {
       case "update": {
         const decided = await this.inQueue(id, async () => {
           // The peer saw the funding complete before our poll did: check now rather than refuse.
-          if (this.record(id).machine.phase === "Funding" && (await this.allDeposited(id)))
+          const funding = this.record(id).machine;
+          if (funding.phase === "Funding" && funding.params.ledgerChannel && (await this.allDeposited(id)))
             this.markFunded(id);
           const r = this.record(id);
           const cur = r.machine.current;
@@ -996,13 +1093,31 @@ export class Client {
       alice: this.address,
       bob: req.peer,
       nonce: BigInt(`0x${randomBytes(32).toString("hex")}`),
-      challengeDuration: req.challengeDuration ?? 60n,
+      // V's dispute must fit into our ledger channel's (see the staircase rule of the policy).
+      challengeDuration:
+        req.challengeDuration ??
+        min(
+          clamp(DEFAULT_CHALLENGE_DURATION, this.deps.policy.challengeDuration),
+          ledger.machine.params.challengeDuration,
+        ),
     });
     const initial = virtualInitialState(params, assets, req.balances);
     const path = [this.address, ...via, req.peer];
     const ledgerIDs = [req.ledger, ...peerLedgers];
-    const expiry = (await this.deps.chain.now()) + req.seconds;
+    const now = await this.deps.chain.now();
+    const expiry = now + req.seconds;
     pathLocks(path, initial, fees); // validates shapes before anything is signed
+    enforce(
+      checkVirtualChannel(this.deps.policy, {
+        params,
+        initial,
+        expiry,
+        now,
+        idx: 0,
+        ours: true,
+        ledgerChallenge: ledger.machine.params.challengeDuration,
+      }),
+    );
     const proposalID = `0x${randomBytes(32).toString("hex")}` as Hex;
     const t = proposeInit(createMachine(params, 0), initial, this.deps.signer);
     const vID = t.machine.channelID;
@@ -1015,7 +1130,7 @@ export class Client {
       meta: { proposalID, role: "proposer", virtual },
     });
     const answer = new Promise<Hex>((resolve, reject) =>
-      this.proposalWaiters.set(proposalID, { resolve, reject }),
+      this.proposalWaiters.set(proposalID, { peer: req.peer, resolve, reject }),
     );
     try {
       await this.deps.transport.send(req.peer, {
@@ -1034,6 +1149,11 @@ export class Client {
         const r = this.record(vID);
         if (r.machine.phase === "InitSigning") this.apply(r, receiveAcceptance(r.machine, peerSig, 1, 0n));
       });
+    } catch (err) {
+      // Nothing is locked for V yet: V is nothing to us (the peer, should it have signed, locks nothing
+      // without our context reaching the intermediaries).
+      await this.abandon(vID, "InitSigning", errorText(err));
+      throw err;
     } finally {
       this.proposalWaiters.delete(proposalID);
     }
@@ -1061,17 +1181,34 @@ export class Client {
     if (!ledger || ledger.machine.phase !== "Acting" || !sameAddress(this.peerOf(ledger), path[last - 1])) {
       return reject("we have no open ledger channel with the last intermediary");
     }
-    if (msg.expiry <= (await this.deps.chain.now())) return reject("the virtual channel has already expired");
+    const now = await this.deps.chain.now();
     const t = receiveUpdate(createMachine(params, 1), msg.initial, msg.sig, 0);
     const vID = t.machine.channelID;
-    if (this.findRecord(vID)) return reject("channel id already in use");
+    const key = vID.toLowerCase();
+    if (this.findRecord(vID) || this.opening.has(key)) return reject("channel id already in use");
     try {
       pathLocks(path, msg.initial, msg.fees);
     } catch (err) {
       return reject(`invalid path: ${errorText(err)}`);
     }
-    const decision = await this.proposalHandler({ from, params, initial: msg.initial, fundingTimeout: 0n });
-    if (!decision.accept) return reject(decision.reason);
+    const verdict = checkVirtualChannel(this.deps.policy, {
+      params,
+      initial: msg.initial,
+      expiry: msg.expiry,
+      now,
+      idx: 1,
+      ours: false,
+      ledgerChallenge: ledger.machine.params.challengeDuration,
+    });
+    if (!verdict.ok) return reject(`${verdict.reason} (policy: ${verdict.rule})`);
+    this.opening.add(key);
+    let d: Decision;
+    try {
+      d = await this.proposalHandler({ from, params, initial: msg.initial, fundingTimeout: 0n });
+    } finally {
+      this.opening.delete(key);
+    }
+    if (!d.accept) return reject(d.reason);
     const virtual: VirtualInfo = {
       path: [...path],
       ledgerIDs: [...msg.ledgerIDs],
@@ -1130,9 +1267,14 @@ export class Client {
       vID,
       (cur) => lockInLedger(cur, ledgerParams, { id: vID, initial: signed.state }, roles, fee),
       { to: neighbour, msg: context },
+      () => this.findRecord(vID)?.meta.abandoned === undefined,
     );
     const funded = outcome.then(async (refused) => {
-      if (refused !== null) throw refused;
+      if (refused !== null) {
+        // V is backed by nothing: it must never become usable at our end.
+        await this.abandon(vID, "Funding", `our lock was refused: ${errorText(refused)}`);
+        throw refused;
+      }
       await this.inQueue(vID, async () => this.markFunded(vID));
     });
     // Every hop of the path may take a peer timeout to answer; past that we stop waiting, but V still
@@ -1178,8 +1320,10 @@ export class Client {
     vID: Hex,
     build: (current: State) => State,
     context: { to: Address; msg: WireMsg },
+    wanted: () => boolean = () => true,
   ): Promise<PerunError | null> {
     for (;;) {
+      if (!wanted()) return new UpdateRejectedError(ledgerID, 0n, "we no longer want this lock");
       // V's context goes first, every time: the peer needs it to decide, and a proposal made again
       // after a reconnect must find it there too. A failed send is fine: so will the proposal's.
       await this.deps.transport.send(context.to, context.msg).catch(() => undefined);
@@ -1259,15 +1403,25 @@ export class Client {
     if (me < 1 || me > msg.path.length - 2) {
       throw new PerunError("VIRTUAL_PATH", "We are not an intermediary of this path.");
     }
-    if (!sameAddress(msg.path[me - 1], from) && !sameAddress(msg.path[me + 1], from)) {
-      throw new PerunError("VIRTUAL_PATH", "Only a neighbour of ours on the path may hand over its context.");
-    }
+    enforce(checkPathSender(msg.path, this.address, from));
     if (msg.ledgerIDs.length !== msg.path.length - 1) {
       throw new PerunError("VIRTUAL_PATH", "The path needs one ledger channel per hop.");
+    }
+    // Only a peer we already share the path's ledger channel with can make us keep a context: anyone
+    // else could fill our store with made-up virtual channels.
+    const hopWithSender = sameAddress(msg.path[me - 1], from) ? me - 1 : me;
+    const shared = this.findRecord(msg.ledgerIDs[hopWithSender] as Hex);
+    if (!shared?.machine.params.ledgerChannel || !sameAddress(this.peerOf(shared), from)) {
+      throw new PerunError(
+        "VIRTUAL_PATH",
+        "The path's ledger channel between us and the sender is not ours.",
+      );
     }
     const id = channelId(msg.params);
     if (id !== msg.initial.channelID)
       throw new PerunError("VIRTUAL_PARAMS", "Params do not match the state.");
+    assertVirtualParams(msg.params);
+    assertVirtualState(msg.initial, "virtualFunding.initial");
     requireAllSigned(msg.params, msg.initial, msg.sigs);
     pathLocks(msg.path, msg.initial, msg.fees); // throws on a malformed path or fees
     // No await before the context is kept: the lock update right behind it on the same connection
@@ -1299,13 +1453,21 @@ export class Client {
     if (id !== msg.state.channelID || !msg.state.isFinal) {
       throw new PerunError("VIRTUAL_FINAL", "Not a final state of the given virtual channel.");
     }
-    requireAllSigned(msg.params, msg.state, msg.sigs);
     const key = id.toLowerCase();
+    // Stored only for a virtual channel we intermediate or hold, and only from our neighbour on its
+    // path: a final state of anything else is none of our business (and would fill our store).
+    const ctx = this.virtualContexts.get(key);
+    const own = this.findRecord(id)?.meta.virtual as VirtualInfo | undefined;
+    const path = ctx?.path ?? own?.path;
+    if (!path) throw new PerunError("VIRTUAL_FINAL", `We have no part in virtual channel ${id}.`);
+    enforce(checkPathSender(path, this.address, from));
+    assertVirtualState(msg.state, "virtualFinal.state");
+    requireAllSigned(msg.params, msg.state, msg.sigs);
     const isNew = !this.virtualFinals.has(key);
+    if (!isNew) return;
     this.virtualFinals.set(key, msg);
     this.saveIntermediaryState();
-    const ctx = this.virtualContexts.get(key);
-    if (!isNew || !ctx) return;
+    if (!ctx) return;
     const me = this.pathIndex(ctx.path);
     if (me < 1 || me > ctx.path.length - 2) return;
     // Pass it on first: on each connection it then arrives before our unlock proposal.
@@ -1462,6 +1624,16 @@ export class Client {
     current: State,
     next: State,
   ): Promise<Decision> {
+    // Whatever goes wrong while deciding, the held proposal gets an answer: an exception here would
+    // leave it held (and both ledger channels busy) forever, and replayed after every restart.
+    try {
+      return await this.decideLockOrUnlock(rec, current, next);
+    } catch (err) {
+      return { accept: false, reason: errorText(err) };
+    }
+  }
+
+  private async decideLockOrUnlock(rec: ChannelRecord, current: State, next: State): Promise<Decision> {
     // A lock changed in place counts as removed and added: refused like two changes at once.
     const { added, removed } = diffLocked(current.outcome.locked, next.outcome.locked);
     if (added.length + removed.length !== 1) {
@@ -1486,17 +1658,36 @@ export class Client {
     const pos = lockPosition(ctx.path, ctx.ledgerIDs, this.address, rec.channelID, this.peerOf(rec));
     if (!pos.ok) return { accept: false, reason: pos.reason };
     const { me, hop } = pos;
-    const now = await this.deps.chain.now();
-    if (ctx.expiry <= now) return { accept: false, reason: `the virtual channel expired at ${ctx.expiry}` };
-    const collateral = ctx.initial.outcome.balances.reduce(
-      (s, row) => s + (row[0] ?? 0n) + (row[1] ?? 0n),
-      0n,
-    );
-    const wanted = rentalFee(terms, collateral, ctx.expiry - now);
     const ourFee = ctx.fees[me - 1] as bigint[];
+    const leftID = ctx.ledgerIDs[me - 1] as Hex;
+    const rightID = ctx.ledgerIDs[me] as Hex;
+    const left = this.findRecord(leftID);
+    const right = this.findRecord(rightID);
+    for (const [l, peerAt] of [
+      [left, me - 1],
+      [right, me + 1],
+    ] as const) {
+      if (!l?.machine.params.ledgerChannel || !sameAddress(this.peerOf(l), ctx.path[peerAt])) {
+        return { accept: false, reason: "we have no ledger channel with each neighbour on the path" };
+      }
+    }
+    const now = await this.deps.chain.now();
+    const policyVerdict = checkIntermediaryLock(this.deps.policy, {
+      vParams: ctx.params,
+      vInitial: ctx.initial,
+      expiry: ctx.expiry,
+      now,
+      terms,
+      fee: ourFee,
+      leftChallenge: (left as ChannelRecord).machine.params.challengeDuration,
+      rightChallenge: (right as ChannelRecord).machine.params.challengeDuration,
+      last: pos.last,
+    });
+    if (!policyVerdict.ok) return asDecision(policyVerdict);
+    // What the path pays us was checked above; the locks must also net us exactly that (below).
     const feeOk = (fee: readonly bigint[]): Decision =>
-      (fee[0] ?? 0n) < wanted
-        ? { accept: false, reason: `fee ${fee[0]} below our terms (${wanted})` }
+      (fee[0] ?? 0n) < (ourFee[0] ?? 0n)
+        ? { accept: false, reason: `fee ${fee[0]} below the agreed ${ourFee[0]}` }
         : { accept: true };
     if (!pos.last) {
       if (hop !== me - 1) return { accept: false, reason: "the lock towards Bob is ours to propose" };
@@ -1566,15 +1757,6 @@ export class Client {
     const { roles, fee } = hopLockArgs(hopInfo, right.machine.params);
     const lock = (cur: State) =>
       lockInLedger(cur, right.machine.params, { id: vID, initial: ctx.initial }, roles, fee);
-    const margin = this.deps.options?.intermediary?.challengeMarginSeconds ?? 60n;
-    const tLeft = rec.machine.params.challengeDuration;
-    const tRight = right.machine.params.challengeDuration;
-    if (tLeft < tRight + margin) {
-      return {
-        accept: false,
-        reason: `our ledger channel towards Alice needs a challenge duration at least ${margin} s longer than the one towards Bob (${tLeft} s, ${tRight} s): a dispute of it could otherwise end before we know whether our lock towards Bob is signed`,
-      };
-    }
     const rightCur = right.machine.current?.state as State;
     try {
       if (locksSubChannel(rightCur, vID)) {
@@ -1803,10 +1985,24 @@ export class Client {
 
   // ---------------------------------------------------------------- funding
 
-  /** Deposits our share (if not yet on chain) and waits for every deposit, or recovers ours. */
-  private async fundAndWait(channelID: Hex): Promise<void> {
+  /**
+   * Deposits our share (if not yet on chain) and waits for every deposit, or recovers ours. One run per
+   * channel: whoever asks again (the proposal answer, a sync, a restart) joins the running one, so no
+   * two runs can read "nothing deposited yet" and both deposit.
+   */
+  private fundAndWait(channelID: Hex): Promise<void> {
+    const key = channelID.toLowerCase();
+    const running = this.fundingRuns.get(key);
+    if (running) return running;
+    const run = this.fund(channelID).finally(() => this.fundingRuns.delete(key));
+    this.fundingRuns.set(key, run);
+    return run;
+  }
+
+  private async fund(channelID: Hex): Promise<void> {
     const rec0 = this.record(channelID);
-    if (rec0.machine.phase !== "Funding") return;
+    // A virtual channel is funded by locks in ledger channels, never by deposits of its own.
+    if (rec0.machine.phase !== "Funding" || !rec0.machine.params.ledgerChannel) return;
     const deadline = await this.inQueue(channelID, async () => {
       const r = this.record(channelID);
       if (r.fundingDeadline !== null) return r.fundingDeadline;
@@ -1815,17 +2011,34 @@ export class Client {
       return d;
     });
     const rec = this.record(channelID);
-    const state = rec.machine.current?.state as State;
+    const deposits = this.deposits(rec);
     const me = rec.machine.idx;
-    for (const [a, asset] of state.outcome.assets.entries()) {
-      const want = state.outcome.balances[a]?.[me] ?? 0n;
-      const fid = fundingId(channelID, this.address);
+    const fid = fundingId(channelID, this.address);
+    for (const [a, asset] of this.assetsOf(rec).entries()) {
+      const want = deposits[a]?.[me] ?? 0n;
       const have = await this.deps.chain.holdings(asset, fid);
-      // After a restart the deposit may already be there: deposit only what is missing.
-      if (have < want) await this.deps.chain.deposit(asset, fid, want - have);
+      if (have >= want) continue;
+      const sent = (this.record(channelID).meta.depositSent as boolean[] | undefined) ?? [];
+      if (sent[a]) {
+        // A deposit of ours went out before a restart and is not (yet) on chain: sending another could
+        // pay twice, and an excess deposit is lost on conclusion. Wait for it, or recover at the deadline.
+        this.log("warn", "a deposit of ours may still be pending; not depositing again", {
+          channelID,
+          asset: a,
+        });
+        continue;
+      }
+      await this.inQueue(channelID, async () => {
+        const r = this.record(channelID);
+        const marks = [...((r.meta.depositSent as boolean[] | undefined) ?? [])];
+        marks[a] = true;
+        this.persist({ ...r, meta: { ...r.meta, depositSent: marks } });
+      });
+      await this.deps.chain.deposit(asset, fid, want - have);
     }
     for (;;) {
       if (this.closed) return;
+      if (this.record(channelID).machine.phase !== "Funding") return; // funded meanwhile (a peer's update)
       if (await this.allDeposited(channelID)) {
         await this.inQueue(channelID, async () => this.markFunded(channelID));
         return;
@@ -1833,6 +2046,7 @@ export class Client {
       if ((await this.deps.chain.now()) >= deadline) break;
       await sleep(this.pollMs);
     }
+    if (this.record(channelID).machine.phase !== "Funding") return;
     // Fund recovery: the signed version 0 goes on chain; underfunded, the asset
     // holders refund every deposit, ours included.
     this.emit({ type: "fundingTimeout", channelID });
@@ -1843,14 +2057,24 @@ export class Client {
     throw new FundingTimeoutError(channelID, true);
   }
 
+  /** What each participant deposits per asset: the initial state's balances (later states move them). */
+  private deposits(rec: ChannelRecord): readonly (readonly bigint[])[] {
+    const saved = rec.meta.deposits as bigint[][] | undefined;
+    return saved ?? rec.machine.current?.state.outcome.balances ?? [];
+  }
+
+  private assetsOf(rec: ChannelRecord): readonly Asset[] {
+    return rec.machine.current?.state.outcome.assets ?? [];
+  }
+
   /** Whether every participant's deposit of every asset of version 0 is on chain. */
   private async allDeposited(channelID: Hex): Promise<boolean> {
     const rec = this.record(channelID);
-    const state = rec.machine.current?.state;
-    if (!state) return false;
-    for (const [a, asset] of state.outcome.assets.entries()) {
+    if (!rec.machine.current) return false;
+    const deposits = this.deposits(rec);
+    for (const [a, asset] of this.assetsOf(rec).entries()) {
       for (const [p, part] of rec.machine.params.participants.entries()) {
-        const want = state.outcome.balances[a]?.[p] ?? 0n;
+        const want = deposits[a]?.[p] ?? 0n;
         if (
           want > 0n &&
           (await this.deps.chain.holdings(asset, fundingId(channelID, part.ethAddress))) < want
@@ -2076,6 +2300,33 @@ export class Client {
     }
   }
 
+  /**
+   * Ends channel `channelID` if it is still in one of `phases`: a channel that never became usable for
+   * us (our proposal unanswered or refused; a virtual channel whose locks were refused), so that it is
+   * not listed forever as busy. A channel nobody else signed is forgotten; one with a fully signed
+   * state (a virtual channel) is kept, hidden, because a ledger channel that ends up locking it after
+   * all (a refused lock of ours completed later) can only be registered with that state.
+   */
+  private abandon(
+    channelID: Hex,
+    phases: Machine["phase"] | Machine["phase"][],
+    reason: string,
+  ): Promise<void> {
+    const allowed = typeof phases === "string" ? [phases] : phases;
+    return this.inQueue(channelID, async () => {
+      const r = this.findRecord(channelID);
+      if (!r || !allowed.includes(r.machine.phase) || r.meta.abandoned !== undefined) return;
+      if (r.machine.current === null) {
+        this.deps.store.deleteChannel(r.channelID);
+        this.records.delete(r.channelID.toLowerCase());
+      } else {
+        this.persist({ ...r, meta: { ...r.meta, abandoned: reason } });
+      }
+      this.log("info", "channel abandoned", { channelID: r.channelID, reason });
+      this.emit({ type: "abandoned", channelID: r.channelID, reason });
+    });
+  }
+
   private persist(rec: ChannelRecord): void {
     this.deps.store.putChannel(rec);
     this.records.set(rec.channelID.toLowerCase(), rec);
@@ -2272,12 +2523,26 @@ function contextKey(c: VirtualFundingMsg): unknown {
   };
 }
 
+/** A policy verdict as a handler's decision. */
+function asDecision(v: Verdict): Decision {
+  return v.ok ? { accept: true } : { accept: false, reason: `${v.reason} (policy: ${v.rule})` };
+}
+
 function sameAddress(a: string | undefined, b: string | undefined): boolean {
   return a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 }
 
 function errorText(err: unknown): string {
   return err instanceof Error ? (err.message.split("\n")[0] ?? String(err)) : String(err);
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+/** `v` moved into `b`. */
+function clamp(v: bigint, b: { readonly min: bigint; readonly max: bigint }): bigint {
+  return v < b.min ? b.min : v > b.max ? b.max : v;
 }
 
 function sleep(ms: number): Promise<void> {

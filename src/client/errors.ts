@@ -58,3 +58,17 @@ export class ChannelBusyError extends PerunError {
     });
   }
 }
+
+/** A ledger channel cannot be closed cooperatively while it still locks virtual channels. */
+export class LockedFundsError extends PerunError {
+  constructor(channelID: Hex, locked: readonly Hex[]) {
+    super(
+      "LOCKED_FUNDS",
+      `Channel ${channelID} still locks ${locked.length} virtual channel(s); a final state must lock nothing.`,
+      {
+        details: { channelID, locked: locked.join(",") },
+        hint: "Close the virtual channels first (they unlock into this channel), or close this one with force (a dispute that settles them on chain too).",
+      },
+    );
+  }
+}

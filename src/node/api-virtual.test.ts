@@ -84,6 +84,12 @@ beforeAll(async () => {
         db: `${name}.db`,
         defaults: { challengeDuration: 10, fundingTimeout: 60 },
         accept: { proposals: true, updates: "gains-only" },
+        policy: {
+          challengeDuration: { min: 1 },
+          fundingTimeout: { min: 1 },
+          maxDeposit: { ETH: "1000000000000000000000" },
+          challengeMargin: 60,
+        },
         pollMs: 20,
         ...extra,
       },

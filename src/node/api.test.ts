@@ -43,6 +43,12 @@ beforeAll(async () => {
         db: `${name}.db`,
         defaults: { challengeDuration: 10, fundingTimeout: 60 },
         accept: { proposals: accept, updates: "gains-only" },
+        policy: {
+          challengeDuration: { min: 1 },
+          fundingTimeout: { min: 1 },
+          maxDeposit: { ETH: "1000000000000000000000" },
+          challengeMargin: 60,
+        },
         pollMs: 20,
       },
       join(dir, `${name}.json`),

@@ -27,6 +27,8 @@ const good = {
   peers: { [BOB]: "ws://127.0.0.1:4002" },
   defaults: { challengeDuration: 60, fundingTimeout: 600 },
   accept: { proposals: true, updates: "gains-only" },
+  // A development chain's policy: seconds, not hours.
+  policy: { challengeDuration: { min: 1 }, fundingTimeout: { min: 1 }, maxDeposit: { ETH: "5" } },
   pollMs: 250,
 };
 
@@ -73,6 +75,16 @@ describe("node config", () => {
     expect(c.api).toEqual({ host: "127.0.0.1", port: 5001 });
     expect(c.accept).toEqual({ proposals: false, updates: "gains-only" });
     expect(c.pollMs).toBe(250);
+    // Without a policy section: the bounds safe on Ethereum mainnet, and no deposit into peers' channels;
+    // our own defaults lie within them.
+    expect(c.policy).toEqual({
+      challengeDuration: { min: 3_600n, max: 604_800n },
+      fundingTimeout: { min: 300n, max: 86_400n },
+      maxDeposit: {},
+      virtualSeconds: 2_592_000n,
+      challengeMargin: 600n,
+    });
+    expect(c.defaults).toEqual({ challengeDuration: 3_600n, fundingTimeout: 600n });
     expect(c.peers).toEqual({});
   });
 
@@ -143,6 +155,37 @@ describe("node config", () => {
       { ...good, defaults: { challengeDuration: 0 } },
       /defaults.challengeDuration must be an integer from 1/,
     ],
+    [
+      "challenge below the policy",
+      { ...good, defaults: { challengeDuration: 60 }, policy: { challengeDuration: { min: 120 } } },
+      /defaults.challengeDuration must be an integer from 120 to 604800/,
+    ],
+    [
+      "policy bounds reversed",
+      { ...good, policy: { fundingTimeout: { min: 600, max: 60 } } },
+      /policy.fundingTimeout.max must be an integer from 600/,
+    ],
+    [
+      "policy zero challenge duration",
+      { ...good, policy: { challengeDuration: { min: 0 } } },
+      /policy.challengeDuration.min must be an integer from 1/,
+    ],
+    [
+      "policy challenge duration beyond 2^32",
+      { ...good, policy: { challengeDuration: { max: 2 ** 40 } } },
+      /policy.challengeDuration.max must be an integer from .* to 4294967296/,
+    ],
+    [
+      "policy maxDeposit unknown asset",
+      { ...good, policy: { maxDeposit: { DAI: "1" } } },
+      /policy.maxDeposit.DAI must be an asset symbol of contracts.assets \(ETH\)/,
+    ],
+    [
+      "policy maxDeposit as number",
+      { ...good, policy: { maxDeposit: { ETH: 1 } } },
+      /policy.maxDeposit.ETH must be an amount in wei/,
+    ],
+    ["policy unknown field", { ...good, policy: { minChallenge: 1 } }, /policy.minChallenge must be absent/],
     [
       "timeout type",
       { ...good, defaults: { fundingTimeout: "600" } },

@@ -13,8 +13,10 @@
  *   "api": { "host": "127.0.0.1", "port": 5001 },
  *   "db": "alice.db",
  *   "peers": { "0xBob...": "ws://127.0.0.1:4002" },
- *   "defaults": { "challengeDuration": 60, "fundingTimeout": 600 },
+ *   "defaults": { "challengeDuration": 3600, "fundingTimeout": 600 },
  *   "accept": { "proposals": true, "updates": "gains-only" },
+ *   "policy": { "challengeDuration": { "min": 3600, "max": 604800 }, "fundingTimeout": { "min": 300, "max": 86400 },
+ *               "maxDeposit": { "ETH": "1000000000000000000" }, "virtualSeconds": 2592000, "challengeMargin": 600 },
  *   "intermediary": { "baseFee": "1000000000000", "ratePerSecondPerUnit": "1000000000", "maxDurationSeconds": 86400 },
  *   "pollMs": 250
  * }
@@ -22,11 +24,18 @@
  * "intermediary" is optional: with it the node offers virtual channels through its ledger channels at
  * these rental terms (wei as decimal strings; see src/channel/fees.ts), and publishes them in
  * GET /v1/info. Without it the node never locks funds for others.
+ *
+ * "policy" bounds what the node signs (src/channel/policy.ts, docs/security.md); every field is optional
+ * and defaults to values safe on Ethereum mainnet: challenge durations of 1 hour to 7 days, funding
+ * timeouts of 5 minutes to 1 day, no deposit of ours into channels peers propose (`maxDeposit`, wei per
+ * asset symbol), virtual channels of at most 30 days, 600 s between a middle intermediary's challenge
+ * durations. A development chain lowers them (e.g. "challengeDuration": {"min": 10}).
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { getAddress, isAddress } from "viem";
 import type { RentalTerms } from "../channel/fees.js";
+import { type Bounds, MAX_SECONDS, POLICY_DEFAULTS } from "../channel/policy.js";
 import type { Address } from "../channel/types.js";
 import { ConfigError } from "./errors.js";
 
@@ -53,9 +62,20 @@ export interface NodeConfig {
   readonly peers: Readonly<Record<Address, string>>;
   readonly defaults: { readonly challengeDuration: bigint; readonly fundingTimeout: bigint };
   readonly accept: { readonly proposals: boolean; readonly updates: "gains-only" | "all" };
+  /** Bounds of what the node signs (with the chain id and asset holders: its SigningPolicy). */
+  readonly policy: PolicyConfig;
   /** Rental terms when this node offers virtual channels as an intermediary; absent: it does not. */
   readonly intermediary?: RentalTerms;
   readonly pollMs: number;
+}
+
+export interface PolicyConfig {
+  readonly challengeDuration: Bounds;
+  readonly fundingTimeout: Bounds;
+  /** Most we deposit into a channel a peer proposes, wei by asset symbol (absent: 0). */
+  readonly maxDeposit: Readonly<Record<string, bigint>>;
+  readonly virtualSeconds: bigint;
+  readonly challengeMargin: bigint;
 }
 
 /** Hosts the local API may bind: it moves money, so it is never exposed beyond this machine. */
@@ -93,6 +113,7 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     "defaults",
     "accept",
     "intermediary",
+    "policy",
     "pollMs",
   ]);
   const base = dirname(file);
@@ -132,9 +153,24 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     }
   }
 
+  const policy = parsePolicy(v, root.policy, assets);
   const defaults = v.object(root.defaults ?? {}, "defaults", ["challengeDuration", "fundingTimeout"]);
-  const challengeDuration = v.optionalInt(defaults.challengeDuration, "defaults.challengeDuration", 1, 60);
-  const fundingTimeout = v.optionalInt(defaults.fundingTimeout, "defaults.fundingTimeout", 1, 600);
+  // Our own channels must pass our own policy: the defaults lie within its bounds.
+  const challengeDuration = v.optionalInt(
+    defaults.challengeDuration,
+    "defaults.challengeDuration",
+    Number(policy.challengeDuration.min),
+    Number(policy.challengeDuration.min),
+    Number(policy.challengeDuration.max),
+  );
+  const ft = policy.fundingTimeout;
+  const fundingTimeout = v.optionalInt(
+    defaults.fundingTimeout,
+    "defaults.fundingTimeout",
+    Number(ft.min),
+    Number(600n < ft.min ? ft.min : 600n > ft.max ? ft.max : 600n),
+    Number(ft.max),
+  );
 
   const accept = v.object(root.accept ?? {}, "accept", ["proposals", "updates"]);
   // Accepting a proposal deposits our share of it, so a node accepts none unless told to.
@@ -159,6 +195,7 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     peers,
     defaults: { challengeDuration: BigInt(challengeDuration), fundingTimeout: BigInt(fundingTimeout) },
     accept: { proposals, updates },
+    policy,
     ...(intermediary === undefined ? {} : { intermediary }),
     pollMs,
   };
@@ -184,6 +221,62 @@ function parseTerms(v: Validator, raw: unknown): RentalTerms {
     ratePerSecondPerUnit: v.wei(o.ratePerSecondPerUnit, "intermediary.ratePerSecondPerUnit"),
     maxDurationSeconds: BigInt(
       v.optionalInt(max, "intermediary.maxDurationSeconds", 1, 1, MAX_RENTAL_SECONDS),
+    ),
+  };
+}
+
+function parsePolicy(v: Validator, raw: unknown, assets: Record<string, Address>): PolicyConfig {
+  const o = v.object(raw ?? {}, "policy", [
+    "challengeDuration",
+    "fundingTimeout",
+    "maxDeposit",
+    "virtualSeconds",
+    "challengeMargin",
+  ]);
+  const max = Number(MAX_SECONDS);
+  const bounds = (x: unknown, field: string, dflt: Bounds): Bounds => {
+    const b = v.object(x ?? {}, field, ["min", "max"]);
+    const min = v.optionalInt(b.min, `${field}.min`, 1, Number(dflt.min), max);
+    const hi = v.optionalInt(b.max, `${field}.max`, min, Math.max(min, Number(dflt.max)), max);
+    return { min: BigInt(min), max: BigInt(hi) };
+  };
+  const maxDeposit: Record<string, bigint> = {};
+  for (const [symbol, amount] of Object.entries(v.object(o.maxDeposit ?? {}, "policy.maxDeposit", null))) {
+    if (!Object.hasOwn(assets, symbol)) {
+      throw new ConfigError(
+        v.file,
+        `policy.maxDeposit.${symbol}`,
+        `an asset symbol of contracts.assets (${Object.keys(assets).join(", ")})`,
+        symbol,
+      );
+    }
+    maxDeposit[symbol] = v.wei(amount, `policy.maxDeposit.${symbol}`);
+  }
+  return {
+    challengeDuration: bounds(
+      o.challengeDuration,
+      "policy.challengeDuration",
+      POLICY_DEFAULTS.challengeDuration,
+    ),
+    fundingTimeout: bounds(o.fundingTimeout, "policy.fundingTimeout", POLICY_DEFAULTS.fundingTimeout),
+    maxDeposit,
+    virtualSeconds: BigInt(
+      v.optionalInt(
+        o.virtualSeconds,
+        "policy.virtualSeconds",
+        1,
+        Number(POLICY_DEFAULTS.virtualSeconds),
+        max,
+      ),
+    ),
+    challengeMargin: BigInt(
+      v.optionalInt(
+        o.challengeMargin,
+        "policy.challengeMargin",
+        0,
+        Number(POLICY_DEFAULTS.challengeMargin),
+        max,
+      ),
     ),
   };
 }

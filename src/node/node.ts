@@ -14,6 +14,7 @@
 
 import { EthChain } from "../chain/chain-port.js";
 import { type ChainConnection, connectChain } from "../chain/connection.js";
+import { signingPolicy } from "../channel/policy.js";
 import { privateKeyToSigner } from "../channel/signer.js";
 import type { Address, Asset } from "../channel/types.js";
 import { Client, type Logger } from "../client/client.js";
@@ -72,7 +73,21 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     for (const [peer, url] of Object.entries(config.peers)) transport.addPeer(peer as Address, url);
 
     const chain = new EthChain(conn, config.contracts.adjudicator, key);
+    const holders = config.contracts.assets;
+    const policy = signingPolicy({
+      chainId: BigInt(conn.chainId),
+      assetHolders: Object.values(holders),
+      challengeDuration: config.policy.challengeDuration,
+      fundingTimeout: config.policy.fundingTimeout,
+      maxDeposit: Object.fromEntries(
+        Object.entries(config.policy.maxDeposit).map(([sym, cap]) => [holders[sym] as Address, cap]),
+      ),
+      virtualSeconds: config.policy.virtualSeconds,
+      challengeMargin: config.policy.challengeMargin,
+      updates: config.accept.updates,
+    });
     const client = new Client({
+      policy,
       signer,
       transport,
       store,
@@ -85,6 +100,8 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       },
     });
     cleanup.push(() => client.close());
+    // Proposals reach this handler only once the signing policy allowed them: "accept" means "accept
+    // what the policy allows", never "accept anything".
     client.onProposal((p) => {
       log("info", config.accept.proposals ? "accepting channel proposal" : "rejecting channel proposal", {
         peer: p.from,
@@ -95,8 +112,6 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         ? { accept: true }
         : { accept: false, reason: "this node accepts no proposals" };
     });
-    // "gains-only" is the client's default (refuse anything that lowers our balance).
-    if (config.accept.updates === "all") client.onUpdate(() => ({ accept: true }));
     // Every payment is an "updated" event: debug, so the info log stays readable under load.
     client.onEvent((e) =>
       log(e.type === "updated" ? "debug" : "info", `channel ${e.type}`, { component: "client", ...e }),

@@ -52,6 +52,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       open();
       return [...channels.keys()].sort().map((k) => read(k) as ChannelRecord);
     },
+    deleteChannel(channelID) {
+      open();
+      channels.delete(channelKey(channelID));
+    },
     getMeta(key) {
       open();
       return meta.get(key);

@@ -107,6 +107,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const selectAll = db.prepare<[], Row>(
     "SELECT channel_id, record, updated_at FROM channels ORDER BY channel_id",
   );
+  const deleteOne = db.prepare<[string]>("DELETE FROM channels WHERE channel_id = ?");
   const getMetaStmt = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
   const setMetaStmt = db.prepare<[string, string]>(
     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -150,6 +151,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       return records;
     },
     scanChannels: scan,
+    deleteChannel(channelID) {
+      open();
+      deleteOne.run(channelKey(channelID));
+    },
     getMeta(key) {
       open();
       return getMetaStmt.get(key)?.value;

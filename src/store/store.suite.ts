@@ -127,6 +127,18 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(listed.sort(byId)).toStrictEqual([...records].sort(byId));
     });
 
+    it("deletes a channel whatever the hex case of its id, and only that one", () => {
+      const s = open();
+      const [a, b] = [sampleRecord(1n, 1n), sampleRecord(2n, 2n)];
+      s.putChannel(a);
+      s.putChannel(b);
+      s.deleteChannel(a.channelID.toUpperCase().replace("0X", "0x") as typeof a.channelID);
+      expect(s.getChannel(a.channelID)).toBeUndefined();
+      expect(s.listChannels().map((r) => r.channelID)).toEqual([b.channelID]);
+      s.deleteChannel(a.channelID); // deleting again is harmless
+      expect(s.listChannels()).toHaveLength(1);
+    });
+
     it("stores meta settings apart from channels, overwriting", () => {
       const s = open();
       s.setMeta("lastBlock", "100");
@@ -172,6 +184,7 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(() => s.listChannels()).toThrow(StoreClosedError);
       expect(() => s.getMeta("k")).toThrow(StoreClosedError);
       expect(() => s.setMeta("k", "v")).toThrow(StoreClosedError);
+      expect(() => s.deleteChannel(sampleRecord(1n, 0n).channelID)).toThrow(StoreClosedError);
     });
   });
 }

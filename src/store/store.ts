@@ -29,6 +29,11 @@ export interface Store {
   putChannel(record: ChannelRecord): void;
   getChannel(channelID: Hex): ChannelRecord | undefined;
   listChannels(): ChannelRecord[];
+  /**
+   * Forgets a channel that never became binding for us (a proposal nobody signed, a virtual channel
+   * whose locks were refused). Never for a channel that holds or may hold funds.
+   */
+  deleteChannel(channelID: Hex): void;
   /** Small key/value settings, e.g. the watcher's last processed block. */
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;

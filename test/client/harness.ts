@@ -12,6 +12,12 @@ import { increaseTime } from "../../src/chain/devtools.js";
 import { createEmbeddedChain, devKey } from "../../src/chain/embedded.js";
 import { TestTokenAbi, TestTokenBytecode } from "../../src/chain/generated/index.js";
 import { deploy } from "../../src/chain/transact.js";
+import {
+  DEV_CHAIN_BOUNDS,
+  type SigningPolicy,
+  type SigningPolicyInput,
+  signingPolicy,
+} from "../../src/channel/policy.js";
 import { privateKeyToSigner } from "../../src/channel/signer.js";
 import type { Address, Asset, Hex } from "../../src/channel/types.js";
 import { Client, type ClientEvent, type ClientOptions } from "../../src/client/client.js";
@@ -56,8 +62,15 @@ export interface World {
   party(
     name: string,
     index: number,
-    opts?: { store?: Store; chain?: ChainPort; options?: ClientOptions },
+    opts?: {
+      store?: Store;
+      chain?: ChainPort;
+      options?: ClientOptions;
+      policy?: Partial<SigningPolicyInput>;
+    },
   ): Promise<Party>;
+  /** The policy parties get by default: a development chain's bounds, our two asset holders, deposits up to 1,000 units. */
+  policy(overrides?: Partial<SigningPolicyInput>): SigningPolicy;
   advance(seconds: number | bigint): Promise<void>;
 }
 
@@ -71,6 +84,16 @@ export async function world(): Promise<World> {
   const erc20Holder = await deployAssetHolderERC20(conn, devKey(0), adjudicator, token);
   let net = createMemoryNetwork();
   const chainId = BigInt(conn.chainId);
+  const policy = (overrides: Partial<SigningPolicyInput> = {}): SigningPolicy => {
+    const cap = 1_000n * 10n ** 18n;
+    return signingPolicy({
+      chainId,
+      assetHolders: [assetHolderETH, erc20Holder],
+      ...DEV_CHAIN_BOUNDS,
+      maxDeposit: { [assetHolderETH]: cap, [erc20Holder]: cap * 1_000_000n },
+      ...overrides,
+    });
+  };
   return {
     conn,
     get net() {
@@ -94,6 +117,7 @@ export async function world(): Promise<World> {
       const transport = net.transport(signer);
       const client = new Client({
         log: (level, message, details) => logs.push(`${level}: ${message} ${JSON.stringify(details ?? {})}`),
+        policy: policy(opts.policy),
         signer,
         transport,
         store,
@@ -125,6 +149,7 @@ export async function world(): Promise<World> {
       };
     },
     advance: (seconds) => increaseTime(conn, seconds),
+    policy,
   };
 }
 

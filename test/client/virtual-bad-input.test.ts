@@ -397,7 +397,13 @@ describe("Ingrid refuses locks that do not match V (a cheating Alice; Bob's lock
     // Bob's correct lock is refused with it: Ingrid never holds only one of the two.
     expect(await lockRefusal(n, n.bob, n.l2, 1n)).toMatch(reason);
     await expectUnchanged(n, before);
-    expect(n.bob.client.channel(d.initial.channelID).phase).not.toBe("Acting"); // V never funded for Bob
+    // V is never funded for Bob: his refused open ends it (no longer listed, never usable).
+    await until(
+      () => n.bob.events.some((e) => e.type === "abandoned" && e.channelID === d.initial.channelID),
+      5_000,
+      "Bob abandons V",
+    );
+    expect(n.bob.client.channels().some((c) => c.channelID === d.initial.channelID)).toBe(false);
     await expectUsable(n);
   });
 });

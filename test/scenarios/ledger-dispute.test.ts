@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseEther } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EthChain } from "../../src/chain/chain-port.js";
+import { devChainPolicy } from "../../src/channel/policy.js";
 import { privateKeyToSigner } from "../../src/channel/signer.js";
 import type { Hex, Params, State } from "../../src/channel/types.js";
 import { Client } from "../../src/client/client.js";
@@ -110,7 +111,8 @@ describe("Mallory registers an old state", () => {
     const transport = await createWsTransport({ signer, listen: { host: "127.0.0.1", port: 0 } });
     transport.addPeer(bob.address, bSpec.wireUrl);
     const chain = new EthChain(scene.conn, scene.chain.info.contracts.adjudicator, mKey);
-    const mallory = new Client({ signer, transport, store, chain, options: { pollMs: 50 } });
+    const policy = devChainPolicy(scene.conn.chainId, [scene.chain.info.contracts.assetHolderETH]);
+    const mallory = new Client({ signer, transport, store, chain, policy, options: { pollMs: 50 } });
     await mallory.start();
     const watcher = new Watcher(chain, store, mallory, { pollMs: 50 });
     await watcher.start();

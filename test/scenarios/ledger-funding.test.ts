@@ -9,6 +9,7 @@
 import { parseEther } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChainPort, EthChain } from "../../src/chain/chain-port.js";
+import { devChainPolicy } from "../../src/channel/policy.js";
 import { privateKeyToSigner } from "../../src/channel/signer.js";
 import type { Hex } from "../../src/channel/types.js";
 import { Client } from "../../src/client/client.js";
@@ -37,7 +38,13 @@ beforeAll(async () => {
     deposit: () => new Promise<void>(() => {}),
   });
   peerTransport = await createWsTransport({ signer, listen: { host: "127.0.0.1", port: 0 } });
-  peer = new Client({ signer, transport: peerTransport, store: createMemoryStore(), chain: lazy });
+  peer = new Client({
+    signer,
+    transport: peerTransport,
+    store: createMemoryStore(),
+    chain: lazy,
+    policy: devChainPolicy(scene.conn.chainId, [scene.chain.info.contracts.assetHolderETH]),
+  });
   peer.onProposal(() => ({ accept: true }));
   await peer.start();
 }, 120_000);

@@ -184,6 +184,13 @@ export function nodeConfig(
     peers: opts.peers ?? {},
     defaults: { challengeDuration: 60, fundingTimeout: 600 },
     accept: { proposals: opts.acceptProposals ?? true, updates: "gains-only" },
+    // A development chain: time moves when the test says so; peers' channels may take our deposits.
+    policy: {
+      challengeDuration: { min: 1 },
+      fundingTimeout: { min: 1 },
+      maxDeposit: { ETH: "1000000000000000000000" },
+      challengeMargin: 60,
+    },
     ...(opts.intermediary === undefined ? {} : { intermediary: opts.intermediary }),
     pollMs: opts.pollMs ?? 50,
   };
