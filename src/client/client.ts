@@ -255,6 +255,9 @@ interface Waiter {
 
 const INTERMEDIARY_KEY = "client.intermediary";
 
+/** Most virtual-channel contexts an intermediary keeps while no lock of them exists (flooding). */
+const MAX_PENDING_CONTEXTS = 1_000;
+
 /** Challenge duration of a channel opened without one, moved into the policy's bounds. */
 const DEFAULT_CHALLENGE_DURATION = 60n;
 
@@ -1422,6 +1425,11 @@ export class Client {
       throw new PerunError("VIRTUAL_PARAMS", "Params do not match the state.");
     assertVirtualParams(msg.params);
     assertVirtualState(msg.initial, "virtualFunding.initial");
+    // V's ends are the path's ends: the signatures below then come from the parties the path serves.
+    const [va, vb] = msg.params.participants;
+    if (!sameAddress(va?.ethAddress, msg.path[0]) || !sameAddress(vb?.ethAddress, msg.path[msg.path.length - 1])) {
+      throw new PerunError("VIRTUAL_PATH", "The virtual channel's participants are not the path's ends.");
+    }
     requireAllSigned(msg.params, msg.initial, msg.sigs);
     pathLocks(msg.path, msg.initial, msg.fees); // throws on a malformed path or fees
     // No await before the context is kept: the lock update right behind it on the same connection
@@ -1439,8 +1447,27 @@ export class Client {
       }
       return;
     }
+    // Contexts whose lock nobody proposed yet cost us storage only: a bounded number of them.
+    const unlocked =
+      this.virtualContexts.size < MAX_PENDING_CONTEXTS
+        ? 0
+        : [...this.virtualContexts.values()].filter((c) => !this.locksAnywhere(c.initial.channelID)).length;
+    if (unlocked >= MAX_PENDING_CONTEXTS) {
+      throw new PerunError("VIRTUAL_BUSY", `We hold ${unlocked} virtual channels that are not locked yet.`, {
+        hint: "Try again once pending virtual channels are locked or have expired.",
+      });
+    }
     this.virtualContexts.set(id.toLowerCase(), msg);
     this.saveIntermediaryState();
+  }
+
+  /** Whether any ledger channel of ours locks (or has a held or pending lock of) virtual channel `vID`. */
+  private locksAnywhere(vID: Hex): boolean {
+    for (const r of this.records.values()) {
+      const m = r.machine;
+      if (locksSubChannel(m.current?.state, vID) || locksSubChannel(m.pending?.state, vID)) return true;
+    }
+    return false;
   }
 
   /**
