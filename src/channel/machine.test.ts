@@ -32,6 +32,7 @@ import {
   receiveUpdate,
   register,
   registered,
+  registrationStands,
   rejectUpdate,
   withdrawn,
 } from "./machine.js";
@@ -203,6 +204,17 @@ describe("dispute", () => {
     expect(() => conclude(reg.machine, 999n)).toThrow(InvalidTransitionError);
     expect(conclude(reg.machine, 1000n).effects).toEqual([{ type: "conclude" }]);
     expect(concluded(reg.machine, 1n).machine.phase).toBe("Withdrawing");
+  });
+
+  it("a registration we could not refute in time stands: Registering -> Registered with the chain's version", () => {
+    const [a] = open();
+    const reg = register(a).machine;
+    const t = registrationStands(reg, 0n, 500n);
+    expect(t.machine.phase).toBe("Registered");
+    expect(t.machine.dispute).toEqual({ version: 0n, timeout: 500n, state: null });
+    expect(t.machine.pending).toBeNull();
+    expect(t.effects).toEqual([{ type: "persist", machine: t.machine }]);
+    expect(() => registrationStands(a, 0n, 500n)).toThrow(InvalidPhaseError);
   });
 
   it("refutes a stale registration with the newer state", () => {

@@ -411,6 +411,17 @@ export function registered(m: Machine, version: bigint, timeout: bigint): Transi
 }
 
 /**
+ * Chain time passed the refutation window of the registration of `version` while we were still
+ * registering (our refutation did not land in time, or failed): that registration stands.
+ * Registering -> Registered, so that the channel can be concluded with it.
+ */
+export function registrationStands(m: Machine, version: bigint, timeout: bigint): Transition {
+  requirePhase(m, "registrationStands", ["Registering"]);
+  const machine: Machine = { ...m, phase: "Registered", pending: null, dispute: { version, timeout, state: null } };
+  return { machine, effects: [{ type: "persist", machine }] };
+}
+
+/**
  * We advance a registered app channel on chain (Adjudicator.progress) with `next`, signed by us alone.
  * Allowed once the registration timed out (`now` >= timeout). -> Progressing.
  */

@@ -35,6 +35,7 @@ import {
   receiveUpdate,
   register,
   registered,
+  registrationStands,
   rejectUpdate,
   type Transition,
   withdrawn,
@@ -678,6 +679,8 @@ export class Client {
         !m.params.virtualChannel // concluded through its ledger channels
       ) {
         await this.concludeOnChain(rec);
+      } else if (m.phase === "Registering" && !m.params.virtualChannel) {
+        await this.retryRegistration(rec, now);
       } else if (m.phase === "Withdrawing") {
         await this.withdrawAll(rec.channelID);
       } else if (m.phase === "Final") {
@@ -2167,6 +2170,32 @@ export class Client {
     }
   }
 
+  /**
+   * A channel still Registering: our registration or refutation has not shown up on chain. If the
+   * chain holds a registration whose refutation window has passed, it stands (we move on to conclude
+   * it); if the chain holds nothing, ours failed and is sent again.
+   */
+  private async retryRegistration(rec: ChannelRecord, now: bigint): Promise<void> {
+    const id = rec.channelID;
+    if (this.busyChain.has(`register:${id.toLowerCase()}`)) return;
+    const d = await this.deps.chain.dispute(id).catch(() => undefined);
+    if (!d) {
+      await this.registerOnChain(rec);
+      return;
+    }
+    if (d.phase === DisputePhase.DISPUTE && now >= d.timeout) {
+      await this.inQueue(id, async () => {
+        const r = this.record(id);
+        if (r.machine.phase !== "Registering") return;
+        this.log("warn", "our refutation did not land in time: the registered state stands", {
+          channelID: id,
+          registered: `${d.version}`,
+        });
+        this.apply(r, registrationStands(r.machine, d.version, d.timeout));
+      });
+    }
+  }
+
   private async concludeOnChain(rec: ChannelRecord): Promise<void> {
     const key = `conclude:${rec.channelID}`;
     if (this.busyChain.has(key)) return;
@@ -2185,9 +2214,13 @@ export class Client {
       const d = await this.deps.chain.dispute(rec.channelID);
       if (!d || d.phase === DisputePhase.CONCLUDED) return;
       const m = rec.machine;
-      const candidates = [m.dispute?.state, m.current?.state, m.pending?.state].filter(
-        (s): s is State => !!s,
-      );
+      const candidates = [
+        m.dispute?.state,
+        m.current?.state,
+        m.pending?.state,
+        // A registration that stood against our refutation: its state is known from its calldata.
+        ...(this.chainStates.get(rec.channelID.toLowerCase()) ?? []).map((c) => c.state),
+      ].filter((s): s is State => !!s);
       const state = candidates.find((s) => s.version === d.version);
       if (!state) {
         this.log("error", "cannot conclude: the registered state is unknown to us", {
