@@ -417,7 +417,12 @@ export function registered(m: Machine, version: bigint, timeout: bigint): Transi
  */
 export function registrationStands(m: Machine, version: bigint, timeout: bigint): Transition {
   requirePhase(m, "registrationStands", ["Registering"]);
-  const machine: Machine = { ...m, phase: "Registered", pending: null, dispute: { version, timeout, state: null } };
+  const machine: Machine = {
+    ...m,
+    phase: "Registered",
+    pending: null,
+    dispute: { version, timeout, state: null },
+  };
   return { machine, effects: [{ type: "persist", machine }] };
 }
 

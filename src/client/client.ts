@@ -1430,7 +1430,10 @@ export class Client {
     assertVirtualState(msg.initial, "virtualFunding.initial");
     // V's ends are the path's ends: the signatures below then come from the parties the path serves.
     const [va, vb] = msg.params.participants;
-    if (!sameAddress(va?.ethAddress, msg.path[0]) || !sameAddress(vb?.ethAddress, msg.path[msg.path.length - 1])) {
+    if (
+      !sameAddress(va?.ethAddress, msg.path[0]) ||
+      !sameAddress(vb?.ethAddress, msg.path[msg.path.length - 1])
+    ) {
       throw new PerunError("VIRTUAL_PATH", "The virtual channel's participants are not the path's ends.");
     }
     requireAllSigned(msg.params, msg.initial, msg.sigs);
