@@ -2233,8 +2233,12 @@ export class Client {
         return;
       }
       const subStates: State[] = [];
+      const now = await this.deps.chain.now();
       for (const sa of state.outcome.locked) {
         const onChain = await this.deps.chain.dispute(sa.ID);
+        // A sub-channel is force-concluded with its parent only once its own timeout passed (the
+        // Adjudicator refuses earlier: it could still be refuted); try again on a later tick.
+        if (onChain && onChain.phase !== DisputePhase.CONCLUDED && now < subTimeout(onChain)) return;
         const match = this.knownSubStates(sa.ID).find(
           (c) => onChain && hashState(c.state) === onChain.stateHash,
         );
@@ -2553,6 +2557,16 @@ export class ProposalDroppedError extends PerunError {
   constructor(reason: string) {
     super("PROPOSAL_DROPPED", `Our proposal was dropped: ${reason}.`, { hint: "Retry on the new state." });
   }
+}
+
+/** When a registered (sub-)channel may be concluded: its timeout, plus one challenge duration for an app channel still in DISPUTE (room for progress), as `conclude` computes it. */
+function subTimeout(d: {
+  timeout: bigint;
+  challengeDuration: bigint;
+  hasApp: boolean;
+  phase: number;
+}): bigint {
+  return d.phase === DisputePhase.DISPUTE && d.hasApp ? d.timeout + d.challengeDuration : d.timeout;
 }
 
 /** Whether the locked sub-allocations differ (a lock or unlock of a sub- or virtual channel). */
