@@ -215,7 +215,12 @@ contract Adjudicator {
             timeout = _later(id, cd);
         }
         _requireAllSigs(id, params, h, sigs);
-        if (state.isFinal) timeout = uint64(block.timestamp);
+        // A final state ends the dispute at once only if it locks nothing. A
+        // final state that still locks sub-channels does not say how they end:
+        // with timeout = now, whoever holds it could register it together with
+        // an old state of a locked (virtual) channel and conclude in the same
+        // transaction, before anyone can refute the sub-channel.
+        if (state.isFinal && state.outcome.locked.length == 0) timeout = uint64(block.timestamp);
         r.meta = _pack(timeout, cd, state.version, params.app != address(0), DISPUTE);
         r.stateHash = h;
         emit ChannelUpdate(id, state.version, DISPUTE, timeout);
@@ -265,7 +270,10 @@ contract Adjudicator {
         App(params.app).validTransition(params, stateOld, state, actorIdx);
 
         uint64 cd = _cd(m); // == params.challengeDuration: id binds params
-        uint64 t = state.isFinal ? uint64(block.timestamp) : _later(id, cd);
+        // As in _registerSingle: final shortens the timeout only if nothing is
+        // locked (locked equals stateOld's, checked above).
+        uint64 t =
+            state.isFinal && state.outcome.locked.length == 0 ? uint64(block.timestamp) : _later(id, cd);
         r.meta = _pack(t, cd, state.version, true, FORCEEXEC);
         r.stateHash = h;
         emit ChannelUpdate(id, state.version, FORCEEXEC, t);

@@ -19,13 +19,17 @@ import {
 } from "../../src/channel/index.js";
 import {
   assetOf,
+  blockTime,
+  concludeCall,
   ETH,
   expectRevert,
   fund,
   holdingsOf,
+  inOneTransaction,
   makeParams,
   makeState,
   next,
+  registerCall,
   signed,
   updatesIn,
 } from "../fixtures/channels.js";
@@ -319,6 +323,95 @@ describe("Adjudicator with sub-channels", () => {
         "InvalidVirtualChannel",
         [vID],
       );
+    });
+  });
+  describe("virtual channel: a final parent that still locks V is not final", () => {
+    // The layout of "virtual channel" above. Alice and ingrid hold a final L1 state that still locks V
+    // (a state the policy never signs, but the contracts must not trust that). V's newest state gives
+    // bob 4; its first state v0 only 2.
+    let l1Params: Params;
+    let l2Params: Params;
+    let vParams: Params;
+    let l1Final: State;
+    let l2: State;
+    let v0: State;
+    let v: State;
+    let l1ID: Hex;
+    let l2ID: Hex;
+    let vID: Hex;
+    const vParts = (): Role[] => [f.alice, f.bob];
+
+    beforeEach(async () => {
+      l1Params = makeParams([f.alice, f.ingrid], { challengeDuration: CD });
+      l2Params = makeParams([f.ingrid, f.bob], { challengeDuration: CD });
+      vParams = makeParams(vParts(), { challengeDuration: CD, ledgerChannel: false, virtualChannel: true });
+      [l1ID, l2ID, vID] = [channelId(l1Params), channelId(l2Params), channelId(vParams)];
+      await fund(f.ethHolder, l1ID, [f.alice, f.ingrid], [10n * ETH, 10n * ETH]);
+      await fund(f.ethHolder, l2ID, [f.ingrid, f.bob], [10n * ETH, 10n * ETH]);
+      const lockV = { ID: vID, balances: [5n * ETH], indexMap: [0, 1] };
+      l1Final = makeState(l1Params, [eth], [[7n * ETH, 8n * ETH]], {
+        version: 4n,
+        locked: [lockV],
+        isFinal: true,
+      });
+      l2 = makeState(l2Params, [eth], [[7n * ETH, 8n * ETH]], { version: 6n, locked: [lockV] });
+      v0 = makeState(vParams, [eth], [[3n * ETH, 2n * ETH]], { version: 0n });
+      v = next(v0, { version: 9n, balances: [[1n * ETH, 4n * ETH]] });
+    });
+
+    it("register(L1 final with V locked, [V v0]) and conclude in one transaction reverts TimeoutNotPassed(L1)", async () => {
+      const atOnce = await inOneTransaction(f, f.mallory);
+      const l1Signed = signed(l1Params, l1Final, [f.alice, f.ingrid]);
+      const err = await atOnce([
+        registerCall(l1Signed, [signed(vParams, v0, vParts())]),
+        concludeCall(l1Params, l1Final, [v0]),
+      ]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // L1 itself is not concludable (with only the sub-channel rule it would be V that stops it).
+      expect(err).toMatchObject({ errorName: "TimeoutNotPassed", args: [l1ID, expect.any(BigInt)] });
+      expect(await f.adjudicator.dispute(l1ID)).toBeUndefined();
+    });
+
+    it("a final L1 with V locked registers with timeout = block time + duration; bob refutes V in time and both parents pay V's newest state", async () => {
+      const r = await f.adjudicator.register(signed(l1Params, l1Final, [f.alice, f.ingrid]), [
+        signed(vParams, v0, vParts()),
+      ]);
+      const t = (await blockTime(f.conn, r)) + CD;
+      expect(updatesIn(r).map((u) => [u.channelID, u.timeout])).toEqual([
+        [l1ID, t],
+        [vID, t],
+      ]);
+      await expectRevert(f.adjudicator.conclude(l1Params, l1Final, [v0]), "TimeoutNotPassed", [l1ID, t]);
+      // Bob registers L2 with V's newest state: a refutation of V within its timeout.
+      const r2 = await f.adjudicator.register(signed(l2Params, l2, [f.ingrid, f.bob]), [
+        signed(vParams, v, vParts()),
+      ]);
+      expect(updatesIn(r2).map((u) => [u.channelID, u.version])).toEqual([
+        [l2ID, 6n],
+        [vID, 9n],
+      ]);
+      await increaseTime(f.conn, CD);
+      await expectRevert(f.adjudicator.conclude(l1Params, l1Final, [v0]), "InvalidState", [vID]);
+      await f.adjudicator.conclude(l1Params, l1Final, [v]);
+      await f.adjudicator.conclude(l2Params, l2, [v]);
+      expect(await holdingsOf(f.ethHolder, l1ID, [f.alice, f.ingrid])).toEqual([8n * ETH, 12n * ETH]);
+      expect(await holdingsOf(f.ethHolder, l2ID, [f.ingrid, f.bob])).toEqual([8n * ETH, 12n * ETH]);
+    });
+
+    it("a final L1 without locks still registers and concludes in one transaction", async () => {
+      const atOnce = await inOneTransaction(f, f.mallory);
+      const fin = makeState(l1Params, [eth], [[12n * ETH, 8n * ETH]], { version: 5n, isFinal: true });
+      const r = await atOnce([
+        registerCall(signed(l1Params, fin, [f.alice, f.ingrid])),
+        concludeCall(l1Params, fin),
+      ]);
+      expect(updatesIn(r).map((u) => [u.channelID, u.phase])).toEqual([
+        [l1ID, DisputePhase.DISPUTE],
+        [l1ID, DisputePhase.CONCLUDED],
+      ]);
+      expect(await holdingsOf(f.ethHolder, l1ID, [f.alice, f.ingrid])).toEqual([12n * ETH, 8n * ETH]);
     });
   });
 });
