@@ -284,8 +284,8 @@ contract Adjudicator {
     /// @notice Concludes the registered ledger channel after its timeout (plus one
     /// challenge duration for app channels still in DISPUTE, leaving room for
     /// progress), force-concludes its sub-channels (given depth-first in
-    /// `subStates`, each the registered state) and pays out the accumulated
-    /// outcome.
+    /// `subStates`, each the registered state, each past its own timeout unless
+    /// already concluded) and pays out the accumulated outcome.
     function conclude(
         Channel.Params calldata params,
         Channel.State calldata state,
@@ -296,18 +296,9 @@ contract Adjudicator {
         Record storage r = _records[id];
         uint256 m = r.meta;
         if (m == 0) revert NotRegistered(id);
-        uint8 phase = _phase(m);
-        if (phase == CONCLUDED) revert ChannelConcluded(id);
+        if (_phase(m) == CONCLUDED) revert ChannelConcluded(id);
         if (keccak256(abi.encode(state)) != r.stateHash) revert InvalidState(id);
-        // Both terms < 2^64, so the sum cannot overflow uint256.
-        uint256 timeout = _timeout(m);
-        if (phase == DISPUTE && _hasApp(m)) timeout += _cd(m);
-        if (block.timestamp < timeout) revert TimeoutNotPassed(id, timeout);
-        // timeout <= block.timestamp < 2^64 here, so the cast is exact. The
-        // extended timeout is stored, as in the reference.
-        uint64 t = uint64(timeout);
-        r.meta = _withTimeoutAndPhase(m, t, CONCLUDED);
-        emit ChannelUpdate(id, _version(m), CONCLUDED, t);
+        _markConcluded(r, id, m);
 
         Channel.Allocation calldata alloc = state.outcome;
         if (alloc.locked.length == 0) {
@@ -355,8 +346,13 @@ contract Adjudicator {
     }
 
     /// @dev Checks that `sub` is the registered state of sub-channel `subID` and
-    /// marks it CONCLUDED. A virtual channel may already be concluded through its
-    /// other parent; that is fine.
+    /// marks it CONCLUDED once its own timeout has passed. A virtual channel may
+    /// already be concluded through its other parent; that is fine.
+    /// The reference force-concludes a sub-channel whenever its parent concludes,
+    /// so a parent with a shorter challenge duration cut the sub-channel's
+    /// refutation window short: registered at an old state through one parent, a
+    /// virtual channel was settled there before its other parent could refute.
+    /// Here the parent waits for the sub-channel's own timeout.
     function _forceConclude(bytes32 parentID, bytes32 subID, Channel.State calldata sub) private {
         bytes32 sid = sub.channelID;
         if (sid != subID) revert InvalidSubChannel(parentID, subID);
@@ -364,11 +360,23 @@ contract Adjudicator {
         uint256 sm = sr.meta;
         if (sm == 0) revert NotRegistered(sid);
         if (keccak256(abi.encode(sub)) != sr.stateHash) revert InvalidState(sid);
-        if (_phase(sm) != CONCLUDED) {
-            uint64 t = _timeout(sm);
-            sr.meta = _withTimeoutAndPhase(sm, t, CONCLUDED);
-            emit ChannelUpdate(sid, _version(sm), CONCLUDED, t);
-        }
+        if (_phase(sm) != CONCLUDED) _markConcluded(sr, sid, sm);
+    }
+
+    /// @dev Marks the registered, not yet concluded channel `id` (record `r`,
+    /// meta `m`) CONCLUDED, or reverts TimeoutNotPassed if its timeout (plus one
+    /// challenge duration for app channels still in DISPUTE, leaving room for
+    /// progress) is still ahead.
+    function _markConcluded(Record storage r, bytes32 id, uint256 m) private {
+        // Both terms < 2^64, so the sum cannot overflow uint256.
+        uint256 timeout = _timeout(m);
+        if (_phase(m) == DISPUTE && _hasApp(m)) timeout += _cd(m);
+        if (block.timestamp < timeout) revert TimeoutNotPassed(id, timeout);
+        // timeout <= block.timestamp < 2^64 here, so the cast is exact. The
+        // extended timeout is stored, as in the reference.
+        uint64 t = uint64(timeout);
+        r.meta = _withTimeoutAndPhase(m, t, CONCLUDED);
+        emit ChannelUpdate(id, _version(m), CONCLUDED, t);
     }
 
     /// @dev Adds the balances of sub-channel state `sub` to `out`, paying its
