@@ -443,6 +443,15 @@ contract Adjudicator {
     // Adjudicator and asset holders on that chain. The channel is marked CONCLUDED
     // before these calls (checks-effects-interactions), so a re-entrant call
     // cannot conclude it twice.
+    //
+    // Assets of this chain with the same holder (say [ETH, ETH]) are pushed once,
+    // with the per-participant sums of their balance rows: the deposits for both
+    // rows went into the same funding-id slots of that holder, so the merged
+    // outcome is covered exactly as the rows were; a second setOutcome would
+    // revert AlreadySettled and lock every deposit of the channel for good. Sums
+    // saturate instead of reverting: a saturated outcome exceeds any deposits, so
+    // the holder refunds them. The usual case, distinct holders, costs one scan
+    // that finds nothing and then pushes the calldata rows as before.
 
     function _pushCalldata(
         bytes32 id,
@@ -450,13 +459,14 @@ contract Adjudicator {
         Channel.Participant[] calldata parts,
         uint256[][] calldata bals
     ) private {
+        if (_sharesHolder(assets)) {
+            _pushMemory(id, assets, parts, bals);
+            return;
+        }
         ++_pushDepth;
         for (uint256 a; a < assets.length; ++a) {
-            Channel.Asset calldata asset = assets[a];
-            address holder = asset.ethHolder;
-            if (asset.chainID == block.chainid && holder != address(0)) {
-                AssetHolder(holder).setOutcome(id, parts, bals[a]);
-            }
+            address holder = _localHolder(assets[a]);
+            if (holder != address(0)) AssetHolder(holder).setOutcome(id, parts, bals[a]);
         }
         --_pushDepth;
     }
@@ -468,14 +478,58 @@ contract Adjudicator {
         uint256[][] memory bals
     ) private {
         ++_pushDepth;
-        for (uint256 a; a < assets.length; ++a) {
-            Channel.Asset calldata asset = assets[a];
-            address holder = asset.ethHolder;
-            if (asset.chainID == block.chainid && holder != address(0)) {
-                AssetHolder(holder).setOutcome(id, parts, bals[a]);
+        uint256 n = assets.length;
+        for (uint256 a; a < n; ++a) {
+            address holder = _localHolder(assets[a]);
+            if (holder == address(0) || _heldBefore(assets, a, holder)) continue;
+            uint256[] memory row = bals[a];
+            for (uint256 b = a + 1; b < n; ++b) {
+                if (_localHolder(assets[b]) == holder) _addSaturating(id, row, bals[b]);
             }
+            AssetHolder(holder).setOutcome(id, parts, row);
         }
         --_pushDepth;
+    }
+
+    /// @dev The holder that pays out `asset` on this chain, or 0 if none does.
+    function _localHolder(Channel.Asset calldata asset) private view returns (address) {
+        return asset.chainID == block.chainid ? asset.ethHolder : address(0);
+    }
+
+    /// @dev Whether an asset before index `a` is paid out by `holder` here (its
+    /// outcome, merged with asset a's, was pushed then).
+    function _heldBefore(Channel.Asset[] calldata assets, uint256 a, address holder)
+        private
+        view
+        returns (bool)
+    {
+        for (uint256 j; j < a; ++j) {
+            if (_localHolder(assets[j]) == holder) return true;
+        }
+        return false;
+    }
+
+    /// @dev Whether two assets are paid out by the same holder here.
+    function _sharesHolder(Channel.Asset[] calldata assets) private view returns (bool) {
+        for (uint256 a = 1; a < assets.length; ++a) {
+            address holder = _localHolder(assets[a]);
+            if (holder != address(0) && _heldBefore(assets, a, holder)) return true;
+        }
+        return false;
+    }
+
+    /// @dev sum[p] += row[p], saturating. Rows of registered states were
+    /// shape-checked; a final state's row of another length is refused, as
+    /// setOutcome refuses it.
+    function _addSaturating(bytes32 id, uint256[] memory sum, uint256[] memory row) private pure {
+        uint256 k = sum.length;
+        if (row.length != k) revert InvalidAllocationShape(id);
+        for (uint256 p; p < k; ++p) {
+            unchecked {
+                uint256 z = sum[p] + row[p];
+                sum[p] = z < row[p] ? type(uint256).max : z;
+            }
+        }
     }
 
     // ------------------------------------------------------------- checks
