@@ -4,9 +4,10 @@
 // duration, force execution of app channels, conclusion) for ledger channels and
 // their sub- and virtual channels ("Perun: Virtual Payment Hubs over
 // Cryptocurrencies", "Multi-Party Virtual State Channels", "Generalized State
-// Channel Networks"), with the same ABI and semantics as Adjudicator.sol of
+// Channel Networks"), with the same ABI as Adjudicator.sol of
 // hyperledger-labs/perun-eth-contracts v1.0.0, so go-perun's Ethereum backend
-// can use it unchanged. Differences are gas-only and documented where they are.
+// can use it unchanged. The semantics are the reference's except where they let
+// funds be stolen or locked; docs/contracts.md lists every difference.
 pragma solidity ^0.8.28;
 
 import {App} from "./App.sol";
