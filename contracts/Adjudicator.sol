@@ -4,9 +4,10 @@
 // duration, force execution of app channels, conclusion) for ledger channels and
 // their sub- and virtual channels ("Perun: Virtual Payment Hubs over
 // Cryptocurrencies", "Multi-Party Virtual State Channels", "Generalized State
-// Channel Networks"), with the same ABI and semantics as Adjudicator.sol of
+// Channel Networks"), with the same ABI as Adjudicator.sol of
 // hyperledger-labs/perun-eth-contracts v1.0.0, so go-perun's Ethereum backend
-// can use it unchanged. Differences are gas-only and documented where they are.
+// can use it unchanged. The semantics are the reference's except where they let
+// funds be stolen or locked; docs/contracts.md lists every difference.
 pragma solidity ^0.8.28;
 
 import {App} from "./App.sol";
@@ -215,7 +216,12 @@ contract Adjudicator {
             timeout = _later(id, cd);
         }
         _requireAllSigs(id, params, h, sigs);
-        if (state.isFinal) timeout = uint64(block.timestamp);
+        // A final state ends the dispute at once only if it locks nothing. A
+        // final state that still locks sub-channels does not say how they end:
+        // with timeout = now, whoever holds it could register it together with
+        // an old state of a locked (virtual) channel and conclude in the same
+        // transaction, before anyone can refute the sub-channel.
+        if (state.isFinal && state.outcome.locked.length == 0) timeout = uint64(block.timestamp);
         r.meta = _pack(timeout, cd, state.version, params.app != address(0), DISPUTE);
         r.stateHash = h;
         emit ChannelUpdate(id, state.version, DISPUTE, timeout);
@@ -265,7 +271,10 @@ contract Adjudicator {
         App(params.app).validTransition(params, stateOld, state, actorIdx);
 
         uint64 cd = _cd(m); // == params.challengeDuration: id binds params
-        uint64 t = state.isFinal ? uint64(block.timestamp) : _later(id, cd);
+        // As in _registerSingle: final shortens the timeout only if nothing is
+        // locked (locked equals stateOld's, checked above).
+        uint64 t =
+            state.isFinal && state.outcome.locked.length == 0 ? uint64(block.timestamp) : _later(id, cd);
         r.meta = _pack(t, cd, state.version, true, FORCEEXEC);
         r.stateHash = h;
         emit ChannelUpdate(id, state.version, FORCEEXEC, t);
@@ -276,8 +285,8 @@ contract Adjudicator {
     /// @notice Concludes the registered ledger channel after its timeout (plus one
     /// challenge duration for app channels still in DISPUTE, leaving room for
     /// progress), force-concludes its sub-channels (given depth-first in
-    /// `subStates`, each the registered state) and pays out the accumulated
-    /// outcome.
+    /// `subStates`, each the registered state, each past its own timeout unless
+    /// already concluded) and pays out the accumulated outcome.
     function conclude(
         Channel.Params calldata params,
         Channel.State calldata state,
@@ -288,18 +297,9 @@ contract Adjudicator {
         Record storage r = _records[id];
         uint256 m = r.meta;
         if (m == 0) revert NotRegistered(id);
-        uint8 phase = _phase(m);
-        if (phase == CONCLUDED) revert ChannelConcluded(id);
+        if (_phase(m) == CONCLUDED) revert ChannelConcluded(id);
         if (keccak256(abi.encode(state)) != r.stateHash) revert InvalidState(id);
-        // Both terms < 2^64, so the sum cannot overflow uint256.
-        uint256 timeout = _timeout(m);
-        if (phase == DISPUTE && _hasApp(m)) timeout += _cd(m);
-        if (block.timestamp < timeout) revert TimeoutNotPassed(id, timeout);
-        // timeout <= block.timestamp < 2^64 here, so the cast is exact. The
-        // extended timeout is stored, as in the reference.
-        uint64 t = uint64(timeout);
-        r.meta = _withTimeoutAndPhase(m, t, CONCLUDED);
-        emit ChannelUpdate(id, _version(m), CONCLUDED, t);
+        _markConcluded(r, id, m);
 
         Channel.Allocation calldata alloc = state.outcome;
         if (alloc.locked.length == 0) {
@@ -347,8 +347,13 @@ contract Adjudicator {
     }
 
     /// @dev Checks that `sub` is the registered state of sub-channel `subID` and
-    /// marks it CONCLUDED. A virtual channel may already be concluded through its
-    /// other parent; that is fine.
+    /// marks it CONCLUDED once its own timeout has passed. A virtual channel may
+    /// already be concluded through its other parent; that is fine.
+    /// The reference force-concludes a sub-channel whenever its parent concludes,
+    /// so a parent with a shorter challenge duration cut the sub-channel's
+    /// refutation window short: registered at an old state through one parent, a
+    /// virtual channel was settled there before its other parent could refute.
+    /// Here the parent waits for the sub-channel's own timeout.
     function _forceConclude(bytes32 parentID, bytes32 subID, Channel.State calldata sub) private {
         bytes32 sid = sub.channelID;
         if (sid != subID) revert InvalidSubChannel(parentID, subID);
@@ -356,11 +361,23 @@ contract Adjudicator {
         uint256 sm = sr.meta;
         if (sm == 0) revert NotRegistered(sid);
         if (keccak256(abi.encode(sub)) != sr.stateHash) revert InvalidState(sid);
-        if (_phase(sm) != CONCLUDED) {
-            uint64 t = _timeout(sm);
-            sr.meta = _withTimeoutAndPhase(sm, t, CONCLUDED);
-            emit ChannelUpdate(sid, _version(sm), CONCLUDED, t);
-        }
+        if (_phase(sm) != CONCLUDED) _markConcluded(sr, sid, sm);
+    }
+
+    /// @dev Marks the registered, not yet concluded channel `id` (record `r`,
+    /// meta `m`) CONCLUDED, or reverts TimeoutNotPassed if its timeout (plus one
+    /// challenge duration for app channels still in DISPUTE, leaving room for
+    /// progress) is still ahead.
+    function _markConcluded(Record storage r, bytes32 id, uint256 m) private {
+        // Both terms < 2^64, so the sum cannot overflow uint256.
+        uint256 timeout = _timeout(m);
+        if (_phase(m) == DISPUTE && _hasApp(m)) timeout += _cd(m);
+        if (block.timestamp < timeout) revert TimeoutNotPassed(id, timeout);
+        // timeout <= block.timestamp < 2^64 here, so the cast is exact. The
+        // extended timeout is stored, as in the reference.
+        uint64 t = uint64(timeout);
+        r.meta = _withTimeoutAndPhase(m, t, CONCLUDED);
+        emit ChannelUpdate(id, _version(m), CONCLUDED, t);
     }
 
     /// @dev Adds the balances of sub-channel state `sub` to `out`, paying its
@@ -427,6 +444,15 @@ contract Adjudicator {
     // Adjudicator and asset holders on that chain. The channel is marked CONCLUDED
     // before these calls (checks-effects-interactions), so a re-entrant call
     // cannot conclude it twice.
+    //
+    // Assets of this chain with the same holder (say [ETH, ETH]) are pushed once,
+    // with the per-participant sums of their balance rows: the deposits for both
+    // rows went into the same funding-id slots of that holder, so the merged
+    // outcome is covered exactly as the rows were; a second setOutcome would
+    // revert AlreadySettled and lock every deposit of the channel for good. Sums
+    // saturate instead of reverting: a saturated outcome exceeds any deposits, so
+    // the holder refunds them. The usual case, distinct holders, costs one scan
+    // that finds nothing and then pushes the calldata rows as before.
 
     function _pushCalldata(
         bytes32 id,
@@ -434,13 +460,14 @@ contract Adjudicator {
         Channel.Participant[] calldata parts,
         uint256[][] calldata bals
     ) private {
+        if (_sharesHolder(assets)) {
+            _pushMemory(id, assets, parts, bals);
+            return;
+        }
         ++_pushDepth;
         for (uint256 a; a < assets.length; ++a) {
-            Channel.Asset calldata asset = assets[a];
-            address holder = asset.ethHolder;
-            if (asset.chainID == block.chainid && holder != address(0)) {
-                AssetHolder(holder).setOutcome(id, parts, bals[a]);
-            }
+            address holder = _localHolder(assets[a]);
+            if (holder != address(0)) AssetHolder(holder).setOutcome(id, parts, bals[a]);
         }
         --_pushDepth;
     }
@@ -452,14 +479,58 @@ contract Adjudicator {
         uint256[][] memory bals
     ) private {
         ++_pushDepth;
-        for (uint256 a; a < assets.length; ++a) {
-            Channel.Asset calldata asset = assets[a];
-            address holder = asset.ethHolder;
-            if (asset.chainID == block.chainid && holder != address(0)) {
-                AssetHolder(holder).setOutcome(id, parts, bals[a]);
+        uint256 n = assets.length;
+        for (uint256 a; a < n; ++a) {
+            address holder = _localHolder(assets[a]);
+            if (holder == address(0) || _heldBefore(assets, a, holder)) continue;
+            uint256[] memory row = bals[a];
+            for (uint256 b = a + 1; b < n; ++b) {
+                if (_localHolder(assets[b]) == holder) _addSaturating(id, row, bals[b]);
             }
+            AssetHolder(holder).setOutcome(id, parts, row);
         }
         --_pushDepth;
+    }
+
+    /// @dev The holder that pays out `asset` on this chain, or 0 if none does.
+    function _localHolder(Channel.Asset calldata asset) private view returns (address) {
+        return asset.chainID == block.chainid ? asset.ethHolder : address(0);
+    }
+
+    /// @dev Whether an asset before index `a` is paid out by `holder` here (its
+    /// outcome, merged with asset a's, was pushed then).
+    function _heldBefore(Channel.Asset[] calldata assets, uint256 a, address holder)
+        private
+        view
+        returns (bool)
+    {
+        for (uint256 j; j < a; ++j) {
+            if (_localHolder(assets[j]) == holder) return true;
+        }
+        return false;
+    }
+
+    /// @dev Whether two assets are paid out by the same holder here.
+    function _sharesHolder(Channel.Asset[] calldata assets) private view returns (bool) {
+        for (uint256 a = 1; a < assets.length; ++a) {
+            address holder = _localHolder(assets[a]);
+            if (holder != address(0) && _heldBefore(assets, a, holder)) return true;
+        }
+        return false;
+    }
+
+    /// @dev sum[p] += row[p], saturating. Rows of registered states were
+    /// shape-checked; a final state's row of another length is refused, as
+    /// setOutcome refuses it.
+    function _addSaturating(bytes32 id, uint256[] memory sum, uint256[] memory row) private pure {
+        uint256 k = sum.length;
+        if (row.length != k) revert InvalidAllocationShape(id);
+        for (uint256 p; p < k; ++p) {
+            unchecked {
+                uint256 z = sum[p] + row[p];
+                sum[p] = z < row[p] ? type(uint256).max : z;
+            }
+        }
     }
 
     // ------------------------------------------------------------- checks

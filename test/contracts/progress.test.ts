@@ -274,6 +274,26 @@ describe("Adjudicator.progress", () => {
     );
   });
 
+  it("a final move that still locks a sub-channel keeps the challenge duration; only a final state without locks ends force execution at once", async () => {
+    const params = makeParams(parts, { challengeDuration: CD, app: f.apps.trivial });
+    const id = channelId(params);
+    await fund(f.ethHolder, id, parts, [5n * ETH, 5n * ETH]);
+    const subParams = makeParams(parts, { challengeDuration: CD, ledgerChannel: false });
+    const sub = makeState(subParams, [eth], [[1n * ETH, 1n * ETH]], { version: 1n });
+    const locked = [{ ID: channelId(subParams), balances: [2n * ETH], indexMap: [0, 1] }];
+    const s1 = makeState(params, [eth], [[4n * ETH, 4n * ETH]], { version: 1n, locked });
+    await f.adjudicator.register(signed(params, s1, parts), [signed(subParams, sub, parts)]);
+    await increaseTime(f.conn, CD);
+    const s2 = next(s1, { balances: [[3n * ETH, 5n * ETH]], isFinal: true });
+    const r = await f.adjudicator.progress(params, s1, s2, 0, actorSig(s2, f.alice));
+    const t = (await blockTime(f.conn, r)) + CD;
+    expect(await f.adjudicator.dispute(id)).toMatchObject({ phase: DisputePhase.FORCEEXEC, timeout: t });
+    await expectRevert(f.adjudicator.conclude(params, s2, [sub]), "TimeoutNotPassed", [id, t]);
+    await increaseTime(f.conn, CD);
+    await f.adjudicator.conclude(params, s2, [sub]);
+    expect(await holdingsOf(f.ethHolder, id, parts)).toEqual([4n * ETH, 6n * ETH]);
+  });
+
   it("progress from a registered final state reverts ProgressFromFinal", async () => {
     const c = await registered(f.apps.trivial, "0x", true);
     const s2 = next(c.s1, { isFinal: false });

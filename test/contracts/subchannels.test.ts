@@ -16,17 +16,23 @@ import {
   type Params,
   type State,
   type SubAlloc,
+  signState,
 } from "../../src/channel/index.js";
 import {
   assetOf,
+  blockTime,
+  concludeCall,
   ETH,
   expectRevert,
   fund,
   holdingsOf,
+  inOneTransaction,
   makeParams,
   makeState,
   next,
+  registerCall,
   signed,
+  signerOf,
   updatesIn,
 } from "../fixtures/channels.js";
 import { type PerunChainFixture, perunChain, type Role } from "../fixtures/perun-chain.js";
@@ -195,6 +201,30 @@ describe("Adjudicator with sub-channels", () => {
       await expectRevert(f.adjudicator.conclude(lParams, lState, [next(sState)]), "InvalidState", [sID]);
       expect((await f.adjudicator.dispute(lID))?.phase).toBe(DisputePhase.DISPUTE);
     });
+
+    it("an app sub-channel delays its parent's conclusion like its own: + one duration in DISPUTE, its FORCEEXEC timeout after progress", async () => {
+      const appS = makeParams(sParts, { challengeDuration: CD, ledgerChannel: false, app: f.apps.trivial });
+      const appID = channelId(appS);
+      const s = makeState(appS, [eth], [[4n, 1n]], { version: 3n });
+      const l = lWith(lockS({ ID: appID }));
+      const r = await f.adjudicator.register(signedL(l), [signed(appS, s, sParts)]);
+      const t = await blockTime(f.conn, r);
+      await increaseTime(f.conn, CD);
+      // L's timeout passed; the app sub-channel still has one duration for progress.
+      await expectRevert(f.adjudicator.conclude(lParams, l, [s]), "TimeoutNotPassed", [appID, t + 2n * CD]);
+      const s4 = next(s, { balances: [[2n, 3n]] });
+      const p = await f.adjudicator.progress(appS, s, s4, 0, signState(s4, signerOf(f.bob)));
+      const tp = (await blockTime(f.conn, p)) + CD;
+      await expectRevert(f.adjudicator.conclude(lParams, l, [s4]), "TimeoutNotPassed", [appID, tp]);
+      await increaseTime(f.conn, CD);
+      await f.adjudicator.conclude(lParams, l, [s4]);
+      // alice: 3 + S's 3; bob: 2 + S's 2.
+      expect(await holdingsOf(f.ethHolder, lID, lParts)).toEqual([6n, 4n]);
+      expect(await f.adjudicator.dispute(appID)).toMatchObject({
+        phase: DisputePhase.CONCLUDED,
+        timeout: tp,
+      });
+    });
   });
 
   describe("virtual channel", () => {
@@ -319,6 +349,171 @@ describe("Adjudicator with sub-channels", () => {
         "InvalidVirtualChannel",
         [vID],
       );
+    });
+  });
+  describe("virtual channel: a final parent that still locks V is not final", () => {
+    // The layout of "virtual channel" above. Alice and ingrid hold a final L1 state that still locks V
+    // (a state the policy never signs, but the contracts must not trust that). V's newest state gives
+    // bob 4; its first state v0 only 2.
+    let l1Params: Params;
+    let l2Params: Params;
+    let vParams: Params;
+    let l1Final: State;
+    let l2: State;
+    let v0: State;
+    let v: State;
+    let l1ID: Hex;
+    let l2ID: Hex;
+    let vID: Hex;
+    const vParts = (): Role[] => [f.alice, f.bob];
+
+    beforeEach(async () => {
+      l1Params = makeParams([f.alice, f.ingrid], { challengeDuration: CD });
+      l2Params = makeParams([f.ingrid, f.bob], { challengeDuration: CD });
+      vParams = makeParams(vParts(), { challengeDuration: CD, ledgerChannel: false, virtualChannel: true });
+      [l1ID, l2ID, vID] = [channelId(l1Params), channelId(l2Params), channelId(vParams)];
+      await fund(f.ethHolder, l1ID, [f.alice, f.ingrid], [10n * ETH, 10n * ETH]);
+      await fund(f.ethHolder, l2ID, [f.ingrid, f.bob], [10n * ETH, 10n * ETH]);
+      const lockV = { ID: vID, balances: [5n * ETH], indexMap: [0, 1] };
+      l1Final = makeState(l1Params, [eth], [[7n * ETH, 8n * ETH]], {
+        version: 4n,
+        locked: [lockV],
+        isFinal: true,
+      });
+      l2 = makeState(l2Params, [eth], [[7n * ETH, 8n * ETH]], { version: 6n, locked: [lockV] });
+      v0 = makeState(vParams, [eth], [[3n * ETH, 2n * ETH]], { version: 0n });
+      v = next(v0, { version: 9n, balances: [[1n * ETH, 4n * ETH]] });
+    });
+
+    it("register(L1 final with V locked, [V v0]) and conclude in one transaction reverts TimeoutNotPassed(L1)", async () => {
+      const atOnce = await inOneTransaction(f, f.mallory);
+      const l1Signed = signed(l1Params, l1Final, [f.alice, f.ingrid]);
+      const err = await atOnce([
+        registerCall(l1Signed, [signed(vParams, v0, vParts())]),
+        concludeCall(l1Params, l1Final, [v0]),
+      ]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // L1 itself is not concludable (with only the sub-channel rule it would be V that stops it).
+      expect(err).toMatchObject({ errorName: "TimeoutNotPassed", args: [l1ID, expect.any(BigInt)] });
+      expect(await f.adjudicator.dispute(l1ID)).toBeUndefined();
+    });
+
+    it("a final L1 with V locked registers with timeout = block time + duration; bob refutes V in time and both parents pay V's newest state", async () => {
+      const r = await f.adjudicator.register(signed(l1Params, l1Final, [f.alice, f.ingrid]), [
+        signed(vParams, v0, vParts()),
+      ]);
+      const t = (await blockTime(f.conn, r)) + CD;
+      expect(updatesIn(r).map((u) => [u.channelID, u.timeout])).toEqual([
+        [l1ID, t],
+        [vID, t],
+      ]);
+      await expectRevert(f.adjudicator.conclude(l1Params, l1Final, [v0]), "TimeoutNotPassed", [l1ID, t]);
+      // Bob registers L2 with V's newest state: a refutation of V within its timeout.
+      const r2 = await f.adjudicator.register(signed(l2Params, l2, [f.ingrid, f.bob]), [
+        signed(vParams, v, vParts()),
+      ]);
+      expect(updatesIn(r2).map((u) => [u.channelID, u.version])).toEqual([
+        [l2ID, 6n],
+        [vID, 9n],
+      ]);
+      await increaseTime(f.conn, CD);
+      await expectRevert(f.adjudicator.conclude(l1Params, l1Final, [v0]), "InvalidState", [vID]);
+      await f.adjudicator.conclude(l1Params, l1Final, [v]);
+      await f.adjudicator.conclude(l2Params, l2, [v]);
+      expect(await holdingsOf(f.ethHolder, l1ID, [f.alice, f.ingrid])).toEqual([8n * ETH, 12n * ETH]);
+      expect(await holdingsOf(f.ethHolder, l2ID, [f.ingrid, f.bob])).toEqual([8n * ETH, 12n * ETH]);
+    });
+
+    it("a final L1 without locks still registers and concludes in one transaction", async () => {
+      const atOnce = await inOneTransaction(f, f.mallory);
+      const fin = makeState(l1Params, [eth], [[12n * ETH, 8n * ETH]], { version: 5n, isFinal: true });
+      const r = await atOnce([
+        registerCall(signed(l1Params, fin, [f.alice, f.ingrid])),
+        concludeCall(l1Params, fin),
+      ]);
+      expect(updatesIn(r).map((u) => [u.channelID, u.phase])).toEqual([
+        [l1ID, DisputePhase.DISPUTE],
+        [l1ID, DisputePhase.CONCLUDED],
+      ]);
+      expect(await holdingsOf(f.ethHolder, l1ID, [f.alice, f.ingrid])).toEqual([12n * ETH, 8n * ETH]);
+    });
+  });
+
+  describe("virtual channel: a parent's conclusion waits for V's own timeout", () => {
+    // L1 (alice, ingrid) has challenge duration 1 s, V (alice, bob) 60 s, L2 (ingrid, bob) 30 s. Alice
+    // registers L1 with V's first state v0 (alice 3, bob 2); V's newest state v9 gives alice 1, bob 4.
+    // In the reference, L1 concludes one block later and settles V at v0 there, before bob can refute.
+    const L1_CD = 1n;
+    const V_CD = 60n;
+    const L2_CD = 30n;
+    let l1Params: Params;
+    let l2Params: Params;
+    let vParams: Params;
+    let l1: State;
+    let l2: State;
+    let v0: State;
+    let v9: State;
+    let l1ID: Hex;
+    let l2ID: Hex;
+    let vID: Hex;
+    const vParts = (): Role[] => [f.alice, f.bob];
+
+    beforeEach(async () => {
+      l1Params = makeParams([f.alice, f.ingrid], { challengeDuration: L1_CD });
+      l2Params = makeParams([f.ingrid, f.bob], { challengeDuration: L2_CD });
+      vParams = makeParams(vParts(), { challengeDuration: V_CD, ledgerChannel: false, virtualChannel: true });
+      [l1ID, l2ID, vID] = [channelId(l1Params), channelId(l2Params), channelId(vParams)];
+      await fund(f.ethHolder, l1ID, [f.alice, f.ingrid], [10n * ETH, 10n * ETH]);
+      await fund(f.ethHolder, l2ID, [f.ingrid, f.bob], [10n * ETH, 10n * ETH]);
+      const lockV = { ID: vID, balances: [5n * ETH], indexMap: [0, 1] };
+      l1 = makeState(l1Params, [eth], [[7n * ETH, 8n * ETH]], { version: 4n, locked: [lockV] });
+      l2 = makeState(l2Params, [eth], [[7n * ETH, 8n * ETH]], { version: 6n, locked: [lockV] });
+      v0 = makeState(vParams, [eth], [[3n * ETH, 2n * ETH]], { version: 0n });
+      v9 = next(v0, { version: 9n, balances: [[1n * ETH, 4n * ETH]] });
+    });
+
+    it("conclude(L1) after L1's timeout reverts TimeoutNotPassed(V) until V's timeout; bob refutes V through L2 meanwhile; both parents pay v9", async () => {
+      const r = await f.adjudicator.register(signed(l1Params, l1, [f.alice, f.ingrid]), [
+        signed(vParams, v0, vParts()),
+      ]);
+      const t0 = await blockTime(f.conn, r);
+      await increaseTime(f.conn, 2);
+      await expectRevert(f.adjudicator.conclude(l1Params, l1, [v0]), "TimeoutNotPassed", [vID, t0 + V_CD]);
+      expect((await f.adjudicator.dispute(vID))?.phase).toBe(DisputePhase.DISPUTE);
+
+      // Bob, within V's 60 s, registers L2 with v9: V is refuted (its timeout is kept).
+      await f.adjudicator.register(signed(l2Params, l2, [f.ingrid, f.bob]), [signed(vParams, v9, vParts())]);
+      expect(await f.adjudicator.dispute(vID)).toMatchObject({ version: 9n, timeout: t0 + V_CD });
+
+      await increaseTime(f.conn, V_CD);
+      await expectRevert(f.adjudicator.conclude(l1Params, l1, [v0]), "InvalidState", [vID]);
+      const c1 = await f.adjudicator.conclude(l1Params, l1, [v9]);
+      expect(updatesIn(c1).map((u) => [u.channelID, u.version, u.phase, u.timeout])).toEqual([
+        [l1ID, 4n, DisputePhase.CONCLUDED, t0 + L1_CD],
+        [vID, 9n, DisputePhase.CONCLUDED, t0 + V_CD],
+      ]);
+      await f.adjudicator.conclude(l2Params, l2, [v9]);
+      const [alice, ingrid1] = await holdingsOf(f.ethHolder, l1ID, [f.alice, f.ingrid]);
+      const [ingrid2, bob] = await holdingsOf(f.ethHolder, l2ID, [f.ingrid, f.bob]);
+      expect([alice, ingrid1, ingrid2, bob]).toEqual([8n * ETH, 12n * ETH, 8n * ETH, 12n * ETH]);
+      // Ingrid's net position is zero; bob got V's newest 4, not v0's 2.
+      expect((ingrid1 as bigint) + (ingrid2 as bigint)).toBe(20n * ETH);
+    });
+
+    it("once V is concluded through L2, L1 concludes without waiting again", async () => {
+      await f.adjudicator.register(signed(l2Params, l2, [f.ingrid, f.bob]), [signed(vParams, v9, vParts())]);
+      await increaseTime(f.conn, V_CD);
+      await f.adjudicator.conclude(l2Params, l2, [v9]);
+      // L1 registered only now, with a 1 s duration: V's record is CONCLUDED, so only L1's timeout counts.
+      await f.adjudicator.register(signed(l1Params, l1, [f.alice, f.ingrid]), [
+        signed(vParams, v9, vParts()),
+      ]);
+      await increaseTime(f.conn, L1_CD);
+      const c1 = await f.adjudicator.conclude(l1Params, l1, [v9]);
+      expect(updatesIn(c1).map((u) => u.channelID)).toEqual([l1ID]);
+      expect(await holdingsOf(f.ethHolder, l1ID, [f.alice, f.ingrid])).toEqual([8n * ETH, 12n * ETH]);
     });
   });
 });

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DisputePhase } from "../../src/chain/adjudicator.js";
+import { increaseTime } from "../../src/chain/devtools.js";
 import type { Hex, Params, State } from "../../src/channel/index.js";
 import { signed, updatesIn } from "../fixtures/channels.js";
 import { type PerunChainFixture, perunChain } from "../fixtures/perun-chain.js";
@@ -133,7 +134,17 @@ describe("channel vectors on chain", () => {
     ]);
     expect((await f.adjudicator.dispute(l.channelID))?.stateHash).toBe(l.stateHash);
     expect((await f.adjudicator.dispute(vc.channelID))?.stateHash).toBe(vc.stateHash);
-    // A final state is concludable at once; the assets are on chain 1337, so nothing is paid out here.
+    // A final state that still locks a channel is not final for registration: it gets the whole
+    // challenge duration, like any other (docs/contracts.md). The assets are on chain 1337, so nothing
+    // is paid out here.
+    const timeout = (await f.adjudicator.dispute(l.channelID))?.timeout;
+    expect(timeout).toBe(ups[0]?.timeout);
+    await expect(f.adjudicator.conclude(l.params, l.state, [vc.state])).rejects.toMatchObject({
+      errorName: "TimeoutNotPassed",
+      args: [l.channelID, timeout],
+    });
+    const [lcd, vcd] = [l.params.challengeDuration, vc.params.challengeDuration];
+    await increaseTime(f.conn, lcd > vcd ? lcd : vcd);
     await f.adjudicator.conclude(l.params, l.state, [vc.state]);
     expect((await f.adjudicator.dispute(l.channelID))?.phase).toBe(DisputePhase.CONCLUDED);
     expect((await f.adjudicator.dispute(vc.channelID))?.phase).toBe(DisputePhase.CONCLUDED);
