@@ -451,8 +451,7 @@ contract Adjudicator {
     // outcome is covered exactly as the rows were; a second setOutcome would
     // revert AlreadySettled and lock every deposit of the channel for good. Sums
     // saturate instead of reverting: a saturated outcome exceeds any deposits, so
-    // the holder refunds them. The usual case, distinct holders, costs one scan
-    // that finds nothing and then pushes the calldata rows as before.
+    // the holder refunds them. With distinct holders each row is pushed as is.
 
     function _pushCalldata(
         bytes32 id,
@@ -460,16 +459,9 @@ contract Adjudicator {
         Channel.Participant[] calldata parts,
         uint256[][] calldata bals
     ) private {
-        if (_sharesHolder(assets)) {
-            _pushMemory(id, assets, parts, bals);
-            return;
-        }
-        ++_pushDepth;
-        for (uint256 a; a < assets.length; ++a) {
-            address holder = _localHolder(assets[a]);
-            if (holder != address(0)) AssetHolder(holder).setOutcome(id, parts, bals[a]);
-        }
-        --_pushDepth;
+        // One push routine for both: a calldata twin of the merging loop below costs
+        // ~75k gas more to deploy (+2.8 %); this copy ~950 gas per conclusion (+1-1.5 %).
+        _pushMemory(id, assets, parts, bals);
     }
 
     function _pushMemory(
@@ -506,15 +498,6 @@ contract Adjudicator {
     {
         for (uint256 j; j < a; ++j) {
             if (_localHolder(assets[j]) == holder) return true;
-        }
-        return false;
-    }
-
-    /// @dev Whether two assets are paid out by the same holder here.
-    function _sharesHolder(Channel.Asset[] calldata assets) private view returns (bool) {
-        for (uint256 a = 1; a < assets.length; ++a) {
-            address holder = _localHolder(assets[a]);
-            if (holder != address(0) && _heldBefore(assets, a, holder)) return true;
         }
         return false;
     }
