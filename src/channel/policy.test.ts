@@ -301,6 +301,14 @@ describe("checkVirtualChannel", () => {
     expect(ruleOf(checkVirtualChannel(policy, req))).toBe(rule);
   });
 
+  it("says how long V would live and what our limit is", () => {
+    expect(checkVirtualChannel(policy, virtualRequest({ expiry: 1_000n + 3_601n }))).toEqual({
+      ok: false,
+      rule: "virtual-expiry",
+      reason: "it would live 3601 s, longer than our limit of 3600 s",
+    });
+  });
+
   it("refuses anything that is not a two-party virtual payment channel", () => {
     const base = virtualRequest();
     const three = {
@@ -342,6 +350,7 @@ describe("checkUpdate", () => {
   it("gains-only signs what does not lower any of our balances, and names the asset it would lower", () => {
     expect(checkUpdate(policy, { delta: [0n, 5n] })).toEqual({ ok: true });
     expect(checkUpdate(policy, { delta: [] })).toEqual({ ok: true });
+    expect(checkUpdate(policy, { delta: [-1n, 0n] })).toMatchObject({ ok: false, rule: "gains-only" });
     expect(checkUpdate(policy, { delta: [5n, -1n] })).toEqual({
       ok: false,
       rule: "gains-only",
@@ -457,6 +466,10 @@ describe("signingPolicy", () => {
   });
 
   it("compares holders, caps and apps in any hex case", () => {
+    const upper = HOLDER.toUpperCase().replace("0X", "0x") as Address;
+    const fresh = signingPolicy({ chainId: CHAIN, assetHolders: [upper], maxDeposit: { [upper]: 1n } });
+    expect(fresh.assetHolders).toEqual([HOLDER]);
+    expect(fresh.maxDeposit).toEqual({ [HOLDER]: 1n });
     expect(policy.assetHolders).toEqual([HOLDER, TOKEN_HOLDER]);
     expect(policy.maxDeposit).toEqual({ [HOLDER]: 10n });
     const upperApp = signingPolicy({
@@ -469,6 +482,15 @@ describe("signingPolicy", () => {
 
   it("refuses bounds that make no sense", () => {
     const base = { chainId: 1n, assetHolders: [] };
+    try {
+      signingPolicy({ ...base, virtualSeconds: 0n });
+    } catch (e) {
+      expect((e as InvalidPolicyError).details).toEqual({
+        field: "virtualSeconds",
+        expected: `1..${MAX_SECONDS}`,
+        got: "0",
+      });
+    }
     for (const bad of [
       { challengeDuration: { min: 0n, max: 10n } },
       { challengeDuration: { min: 10n, max: 9n } },
@@ -516,6 +538,8 @@ describe("signingPolicy", () => {
       expect((e as PolicyRefusedError).rule).toBe("asset-holder");
       expect((e as PolicyRefusedError).code).toBe("POLICY_REFUSED");
       expect((e as Error).message).toMatch(/^Refused by our signing policy \(asset-holder\): held by 0x66\./);
+      expect((e as PolicyRefusedError).details).toEqual({ rule: "asset-holder", reason: "held by 0x66" });
+      expect((e as PolicyRefusedError).hint).toMatch(/docs\/security.md/);
     }
   });
 
