@@ -302,6 +302,8 @@ export class Client {
   /** When we first found a channel ready to conclude (participant 1 waits `chainBackoffMs` more). */
   private readonly concludeDueAt = new Map<string, number>();
   private readonly chainBackoffMs: number;
+  /** Chain requests retried from the tick wait until then (ms since the epoch), not every poll. */
+  private readonly retryAfter = new Map<string, number>();
   private readonly virtualFinals = new Map<string, VirtualFinalMsg>();
   /** Fully signed states learned from registrations on chain, by channel id. */
   private readonly chainStates = new Map<string, SignedSub[]>();
@@ -2180,7 +2182,9 @@ export class Client {
    */
   private async retryRegistration(rec: ChannelRecord, now: bigint): Promise<void> {
     const id = rec.channelID;
-    if (this.busyChain.has(`register:${id.toLowerCase()}`)) return;
+    const key = `register:${id.toLowerCase()}`;
+    if (this.busyChain.has(key) || Date.now() < (this.retryAfter.get(key) ?? 0)) return;
+    this.retryAfter.set(key, Date.now() + this.chainBackoffMs);
     const d = await this.deps.chain.dispute(id).catch(() => undefined);
     if (!d) {
       await this.registerOnChain(rec);
