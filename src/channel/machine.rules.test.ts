@@ -513,11 +513,11 @@ describe("register and registered", () => {
     }
   });
 
-  // Known bug (reported, not fixed here): register() reports our abandoned proposal as `dropped`, but
-  // registered() abandons it silently (machine.ts lines 400 and 409), so whoever waits on it is never told.
-  it.fails("registered while signing our own proposal reports it dropped", () => {
+  // registered() abandons our own proposal like register() does: whoever waits on it is told.
+  it("registered while signing our own proposal reports it dropped", () => {
     const t = registered(aSigning, 0n, 1000n);
     expect(t.effects[1]).toEqual({ type: "dropped", state: s1, reason: "channel disputed" });
+    expect(types(registered(bSigning, 0n, 1000n))).not.toContain("dropped");
   });
 
   it("register needs a phase with a fully signed state", () => {
@@ -594,13 +594,11 @@ describe("progress (app channels on chain)", () => {
   });
 
   it("from Progressed, it continues from the chain's state, not our current one", () => {
-    // At the progression's timeout only because the machine demands now >= timeout here (see the
-    // it.fails row below: the contract wants the opposite in FORCEEXEC).
     const p = progressed(reg, c1, 2000n).machine;
-    const t = progress(p, c2, alice, 2000n, counter);
+    const t = progress(p, c2, alice, 1999n, counter);
     expect(t.machine.phase).toBe("Progressing");
     expect(t.effects[1]).toMatchObject({ type: "progress", state: c2 });
-    expect(() => progress(p, c1, alice, 2000n, counter)).toThrow(InvalidTransitionError);
+    expect(() => progress(p, c1, alice, 1999n, counter)).toThrow(InvalidTransitionError);
   });
 
   it("the app's rule applies (rule app)", () => {
@@ -651,18 +649,15 @@ describe("progress (app channels on chain)", () => {
     });
   });
 
-  // Known bugs (reported, not fixed here), against contracts/Adjudicator.sol:
-  // progress() in FORCEEXEC is allowed only while block.timestamp < timeout, but machine.ts line 436
-  // applies the DISPUTE rule (now >= timeout) in Progressed too: it allows exactly what reverts.
-  it.fails("from Progressed, progress is allowed before the progression's timeout and refused at it", () => {
+  // As contracts/Adjudicator.sol: in FORCEEXEC, progress only while block.timestamp < timeout.
+  it("from Progressed, progress is allowed before the progression's timeout and refused at it", () => {
     const p = progressed(reg, c1, 2000n).machine;
     expect(progress(p, c2, alice, 1999n, counter).machine.phase).toBe("Progressing");
     expect(() => progress(p, c2, alice, 2000n, counter)).toThrow(InvalidTransitionError);
   });
 
-  // _markConcluded adds one challenge duration for an app channel still in DISPUTE (room to progress);
-  // machine.ts line 478 asks the chain to conclude at the bare timeout, which reverts TimeoutNotPassed.
-  it.fails("an app channel still in Registered concludes one challenge duration after the timeout", () => {
+  // As _markConcluded: one challenge duration more for an app channel still in DISPUTE (room to progress).
+  it("an app channel still in Registered concludes one challenge duration after the timeout", () => {
     expect(() => conclude(reg, 1000n)).toThrow(InvalidTransitionError);
     expect(conclude(reg, 1000n + appParams.challengeDuration).effects).toEqual([{ type: "conclude" }]);
   });

@@ -31,6 +31,7 @@ import { recoverStateSigner, signState } from "./sig.js";
 import type { Signer } from "./signer.js";
 import { checkTransition, rulesFor } from "./transition.js";
 import type { Hex, Params, State } from "./types.js";
+import { ZERO_ADDRESS } from "./types.js";
 import { validateParams, validateState } from "./validation.js";
 
 export type Phase =
@@ -396,18 +397,20 @@ export function registered(m: Machine, version: bigint, timeout: bigint): Transi
   requirePhase(m, "registered", ["Funding", "Acting", "Signing", "Final", "Registering", "Registered"]);
   const signed = requireCurrent(m);
   const dispute: Dispute = { version, timeout, state: null };
+  // Our own proposal is abandoned with the dispute: whoever waits on it must hear so (as in `register`).
+  const dropped: Effect[] =
+    m.pending !== null && m.pending.proposer === m.idx
+      ? [{ type: "dropped", state: m.pending.state, reason: "channel disputed" }]
+      : [];
   if (version < signed.state.version) {
     const machine: Machine = { ...m, phase: "Registering", pending: null, dispute };
     return {
       machine,
-      effects: [
-        { type: "persist", machine },
-        { type: "register", signed },
-      ],
+      effects: [{ type: "persist", machine }, ...dropped, { type: "register", signed }],
     };
   }
   const machine: Machine = { ...m, phase: "Registered", pending: null, dispute };
-  return { machine, effects: [{ type: "persist", machine }] };
+  return { machine, effects: [{ type: "persist", machine }, ...dropped] };
 }
 
 /**
@@ -428,15 +431,19 @@ export function registrationStands(m: Machine, version: bigint, timeout: bigint)
 
 /**
  * We advance a registered app channel on chain (Adjudicator.progress) with `next`, signed by us alone.
- * Allowed once the registration timed out (`now` >= timeout). -> Progressing.
+ * As the Adjudicator allows it: from a registration once its refutation window is over (`now` >=
+ * timeout), and from a progression while its time lasts (`now` < timeout; after it, the channel can
+ * only be concluded). -> Progressing.
  */
 export function progress(m: Machine, next: State, signer: Signer, now: bigint, rules?: AppRules): Transition {
   requirePhase(m, "progress", ["Registered", "Progressed"]);
   const dispute = m.dispute as Dispute;
-  if (now < dispute.timeout) {
+  if (m.phase === "Registered" ? now < dispute.timeout : now >= dispute.timeout) {
     throw new InvalidTransitionError(
       "timeout",
-      `Cannot progress before the registration times out at ${dispute.timeout}.`,
+      m.phase === "Registered"
+        ? `Cannot progress before the registration times out at ${dispute.timeout}.`
+        : `Cannot progress after the force-execution phase ended at ${dispute.timeout}.`,
       {
         now: `${now}n`,
         timeout: `${dispute.timeout}n`,
@@ -471,14 +478,24 @@ export function progressed(m: Machine, state: State, timeout: bigint): Transitio
   return { machine, effects: [{ type: "persist", machine }] };
 }
 
+/**
+ * When a registered channel may be concluded, as the Adjudicator computes it: the dispute's timeout,
+ * plus one challenge duration for an app channel still in its registration (room to progress).
+ */
+export function concludableAt(m: Machine): bigint {
+  const dispute = m.dispute as Dispute;
+  const hasApp = m.params.app.toLowerCase() !== ZERO_ADDRESS;
+  return m.phase === "Registered" && hasApp ? dispute.timeout + m.params.challengeDuration : dispute.timeout;
+}
+
 /** Tick: once the dispute timed out, ask the chain to conclude (Adjudicator.conclude). */
 export function conclude(m: Machine, now: bigint): Transition {
   requirePhase(m, "conclude", ["Registered", "Progressed"]);
-  const dispute = m.dispute as Dispute;
-  if (now < dispute.timeout) {
-    throw new InvalidTransitionError("timeout", `Cannot conclude before ${dispute.timeout}.`, {
+  const at = concludableAt(m);
+  if (now < at) {
+    throw new InvalidTransitionError("timeout", `Cannot conclude before ${at}.`, {
       now: `${now}n`,
-      timeout: `${dispute.timeout}n`,
+      timeout: `${at}n`,
     });
   }
   return { machine: m, effects: [{ type: "conclude" }] };

@@ -21,6 +21,7 @@ import { channelId, fundingId, hashState } from "../channel/hash.js";
 import {
   acceptUpdate,
   type ChannelMsg,
+  concludableAt,
   concluded,
   createMachine,
   type Effect,
@@ -677,7 +678,7 @@ export class Client {
       if (
         (m.phase === "Registered" || m.phase === "Progressed") &&
         m.dispute &&
-        now >= m.dispute.timeout &&
+        now >= concludableAt(m) &&
         !m.params.virtualChannel // concluded through its ledger channels
       ) {
         await this.concludeOnChain(rec);
