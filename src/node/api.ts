@@ -57,7 +57,7 @@ import { WebSocketServer } from "ws";
 import type { RentalTerms } from "../channel/fees.js";
 import type { Address, Asset, Hex } from "../channel/types.js";
 import type { ChannelInfo, Client, ClientEvent, Logger } from "../client/client.js";
-import { describe, PerunError } from "../errors.js";
+import { PerunError } from "../errors.js";
 import {
   address,
   addressValue,
@@ -73,6 +73,7 @@ import {
   optionalInt,
   optionalString,
   readJsonBody,
+  requireJson,
 } from "./api-request.js";
 import { jsonSafe } from "./log.js";
 
@@ -449,8 +450,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     try {
       url = new URL(req.url ?? "/", "http://x");
     } catch {
-      socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-      return;
+      return refuseUpgrade(socket, "HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
     }
     const origin = req.headers.origin;
     if (
@@ -458,8 +458,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       !hostAllowed(req.headers.host, port) ||
       (origin !== undefined && !originAllowed(origin))
     ) {
-      socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
-      return;
+      return refuseUpgrade(socket, "HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
     }
     const fromProtocol = (req.headers["sec-websocket-protocol"] ?? "")
       .split(",")
@@ -474,12 +473,12 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       const body = JSON.stringify({
         error: errorBody(unauthorized(tokens.some((t) => t !== undefined))),
       });
-      socket.end(
+      return refuseUpgrade(
+        socket,
         "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n" +
           `www-authenticate: Bearer realm="perun"\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
           `connection: close\r\n\r\n${body}`,
       );
-      return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       // The stream is one-way; anything the client sends is ignored.
@@ -633,6 +632,17 @@ function originAllowed(origin: string): boolean {
   }
 }
 
+/**
+ * Answers an upgrade request we refuse and closes the socket once the answer is written. Not just
+ * `socket.end(answer)`: after an upgrade nobody reads the socket, so a client that sent more (a body)
+ * and keeps its side open was never seen to close, and the half-closed socket stayed, one per
+ * request, and kept `server.close()` (the node's stop) waiting forever (found by fuzzing).
+ */
+function refuseUpgrade(socket: Duplex, answer: string): void {
+  socket.once("finish", () => socket.destroy());
+  socket.end(answer);
+}
+
 /** The subprotocol a WebSocket client may offer to name the stream (and that we then choose). */
 export const EVENTS_PROTOCOL = "perun-events";
 /** Prefix of the subprotocol that carries the secret for clients that cannot set headers (browsers). */
@@ -646,19 +656,6 @@ function sha256(s: string): Buffer {
 function bearer(header: string | undefined): string | undefined {
   const m = header === undefined ? null : /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
   return m ? (m[1] as string) : undefined;
-}
-
-/** Requests with a body are JSON (415 otherwise), checked before the secret and again when read. */
-function requireJson(req: IncomingMessage): void {
-  const type = req.headers["content-type"] ?? "";
-  if (!/^application\/json\b/i.test(type)) {
-    throw new BadRequestError(
-      "UNSUPPORTED_MEDIA_TYPE",
-      `Request bodies must be JSON, got content-type ${describe(type)}.`,
-      "Send the header content-type: application/json.",
-      415,
-    );
-  }
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
