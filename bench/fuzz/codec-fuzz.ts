@@ -257,7 +257,7 @@ type Path = (string | number)[];
 
 function paths(v: Json, at: Path = [], out: Path[] = []): Path[] {
   out.push(at);
-  if (Array.isArray(v)) v.forEach((x, i) => paths(x, [...at, i], out));
+  if (Array.isArray(v)) for (const [i, x] of v.entries()) paths(x, [...at, i], out);
   else if (v !== null && typeof v === "object")
     for (const k of Object.keys(v)) paths(v[k] as Json, [...at, k], out);
   return out;
