@@ -46,8 +46,9 @@
  * ledger channel (close it with force).
  *
  * Amounts, versions and balances are decimal strings (wei). Errors are {error: {code, message,
- * hint}} with 400/413/415 for bad requests, 401 without the secret, 403 for a foreign Host or Origin, 404 for unknown channels and routes, 409 when the
- * channel cannot do it now, 502/504 when the chain or the peer failed.
+ * hint}} with 400/413/415 for bad requests, 401 without the secret, 403 for a foreign Host or Origin,
+ * 404 for unknown channels and routes, 409 when the channel cannot do it now, 502/504 when the chain or
+ * the peer failed.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -428,7 +429,11 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     }
     route(req, res).catch((err: unknown) => {
       if (!(err instanceof PerunError))
-        log("error", "api: unexpected error", { path: req.url, error: String((err as Error)?.stack ?? err) });
+        log("error", "api: unexpected error", {
+          // Without the query: a client may have put the secret there.
+          path: (req.url ?? "").split("?")[0],
+          error: String((err as Error)?.stack ?? err),
+        });
       replyError(res, err);
     });
   });
