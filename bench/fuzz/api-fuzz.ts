@@ -403,6 +403,8 @@ export function apiCase(seed: number, i: number, t: ApiTarget): ApiRequest {
           `/v1/channels/%2e%2e/info`,
           `/v1/${"a".repeat(r.pick([100, 5000, 20000]))}`,
           "/",
+          "//",
+          `//evil.example${path}`,
           "*",
           "",
           "/v1/channels/\u00e9",
@@ -619,14 +621,18 @@ function dechunk(b: Buffer): Buffer {
 function endsTheChannel(q: ApiRequest, t: ApiTarget): boolean {
   if (q.raw) return true; // raw framing carries the real path: never let one through
   if (q.method !== "POST") return false;
-  let path: string;
+  // As the node reads the path (as sent, up to ? or #), and as a URL parser would (dot segments
+  // resolved): either way the channel under test must not be closed.
+  const paths = [q.path.split(/[?#]/)[0] ?? ""];
   try {
-    path = new URL(q.path, "http://x").pathname.replace(/\/+$/, "");
+    paths.push(new URL(q.path, "http://x").pathname);
   } catch {
-    return false;
+    // not a URL path at all
   }
-  const m = /^\/v1\/channels\/([^/]+)\/(close|dispute)$/.exec(path);
-  return m !== null && (m[1] as string).toLowerCase() === t.channelID.toLowerCase();
+  return paths.some((p) => {
+    const m = /^\/v1\/channels\/([^/]+)\/(close|dispute)$/.exec(p.replace(/\/+$/, ""));
+    return m !== null && (m[1] as string).toLowerCase() === t.channelID.toLowerCase();
+  });
 }
 
 /** The same request, for another channel (unknown to the node: 404 at worst). */

@@ -90,6 +90,33 @@ describe("local API fuzzing", () => {
     expect(unexpected).toEqual([]);
   });
 
+  // Regression of what the long run found (fixed in src/node/api.ts, requestTarget): the path was
+  // read with new URL(target, base), which throws on "//" (a 500) and reads "//host/v1/info" as /v1/info.
+  it("odd request targets: GET // is a 404, not a 500; //host/v1/info is no /v1/info", async () => {
+    const get = (target: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        const u = new URL(t.url);
+        const req = request(
+          {
+            host: u.hostname,
+            port: u.port,
+            path: target,
+            headers: { authorization: `Bearer ${t.secret}`, ...headers },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await get("//")).toBe(404);
+    expect(await get("//evil.example/v1/info")).toBe(404);
+    expect(await get("/v1/info?x=1#y")).toBe(200);
+    expect(await get("//", { upgrade: "websocket", connection: "Upgrade" })).toBe(403);
+  });
+
   // Regression of what the fuzzer found (fixed in src/node/api.ts, refuseUpgrade): a refused WebSocket
   // upgrade that came with more bytes was answered with socket.end() and never read again, so its
   // half-closed socket stayed open and the node's stop waited for it forever.

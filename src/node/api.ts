@@ -222,7 +222,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://x").pathname.replace(/\/+$/, "");
+    const path = requestTarget(req.url)?.path.replace(/\/+$/, "") ?? "(not a path)";
     const method = req.method ?? "GET";
     if (path === "/v1/info") {
       allow(method, "GET");
@@ -451,15 +451,13 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => undefined);
-    let url: URL;
-    try {
-      url = new URL(req.url ?? "/", "http://x");
-    } catch {
+    const url = requestTarget(req.url);
+    if (url === undefined) {
       return refuseUpgrade(socket, "HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
     }
     const origin = req.headers.origin;
     if (
-      url.pathname !== "/v1/events" ||
+      url.path !== "/v1/events" ||
       !hostAllowed(req.headers.host, port) ||
       (origin !== undefined && !originAllowed(origin))
     ) {
@@ -472,7 +470,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     const tokens = [
       bearer(req.headers.authorization),
       fromProtocol?.slice(BEARER_PROTOCOL.length),
-      url.searchParams.get("access_token") ?? undefined,
+      url.query.get("access_token") ?? undefined,
     ];
     if (!authorized(tokens)) {
       const body = JSON.stringify({
@@ -635,6 +633,21 @@ function originAllowed(origin: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The path and query of an origin-form request target ("/v1/channels?x=1"), as sent: no dot segments
+ * resolved, nothing decoded. Not `new URL(target, base)`: that reads "//x/v1/info" as the host x and
+ * the path /v1/info, and throws on "//" (which made GET // a 500; found by fuzzing). Anything but a
+ * path (absolute-form, "*") is undefined: 404, or 400 for an upgrade.
+ */
+function requestTarget(target: string | undefined): { path: string; query: URLSearchParams } | undefined {
+  if (target === undefined || !target.startsWith("/")) return undefined;
+  const end = target.search(/[?#]/);
+  const path = end < 0 ? target : target.slice(0, end);
+  const q = target.indexOf("?");
+  const query = q < 0 ? "" : target.slice(q + 1).split("#")[0];
+  return { path, query: new URLSearchParams(query) };
 }
 
 /**
