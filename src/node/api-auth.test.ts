@@ -6,7 +6,7 @@
  * stops the node; and, when the test runs as root, a process of another Unix user (nobody) can neither
  * read the secret file nor pay through the API.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -243,7 +243,7 @@ describe("the secret file", () => {
     [
       "readable by others (0644)",
       (f) => writeFileSync(f, `${"ab".repeat(32)}\n`, { mode: 0o644 }),
-      /mode 0644: other users may read it/,
+      /mode 0644: users other than the node's may read or change it/,
     ],
     [
       "readable by the group (0640)",
@@ -256,6 +256,7 @@ describe("the secret file", () => {
       /mode 0602/,
     ],
     ["a symbolic link", (f) => symlinkSync("/etc/hostname", f), /is a symbolic link/],
+    ["a FIFO (opening it must not block)", (f) => execFileSync("mkfifo", [f]), /is not a regular file/],
     ["not a secret", (f) => writeFileSync(f, "hello\n", { mode: 0o600 }), /does not hold a secret/],
   ])("an existing secret file %s stops the node with a clear error", async (name, make, message) => {
     const dataDir = join(h.dir, `unsafe-${name.replace(/\W+/g, "-")}`);

@@ -6,7 +6,7 @@
  * Alice's API is asked to open is refused by Bob before anything is deposited, and Alice's API, the
  * one under test, can only move money by paying Bob.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EthChain } from "../chain/chain-port.js";
@@ -25,7 +25,7 @@ export interface ApiHarness {
   readonly dir: string;
   readonly alice: NodeHandle;
   readonly bob: NodeHandle;
-  /** Alice's and Bob's API, with their secrets (found as the CLI finds them). */
+  /** Alice's and Bob's API, with their secrets. */
   readonly a: ApiClient;
   readonly b: ApiClient;
   /** The funded channel Bob opened to Alice. */
@@ -87,8 +87,9 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
   const bob = await startNode(config("bob"), opts);
   bobWire = bob.wireUrl;
   const alice = await startNode(config("alice"), opts);
-  const a = ApiClient.discover(alice.apiUrl);
-  const b = ApiClient.discover(bob.apiUrl);
+  // The secrets as given (read from the files the nodes name); discovery has its own tests.
+  const a = new ApiClient(alice.apiUrl, { secret: readFileSync(alice.apiSecretFile, "utf8").trim() });
+  const b = new ApiClient(bob.apiUrl, { secret: readFileSync(bob.apiSecretFile, "utf8").trim() });
   const [bobDeposit, aliceDeposit] = options.deposits ?? [10n ** 18n, 10n ** 18n];
   const { channelID } = await b.open({
     peer: alice.address,

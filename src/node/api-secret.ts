@@ -87,7 +87,8 @@ export function loadOrCreateApiSecret(secretFile: string): ApiSecret {
 function readOwnSecret(file: string): ApiSecret | undefined {
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    // O_NONBLOCK: a FIFO planted in its place must not block the start (it then fails the isFile check).
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
@@ -127,7 +128,7 @@ function readOwnSecret(file: string): ApiSecret | undefined {
     if (me !== undefined && (st.mode & 0o077) !== 0) {
       throw new ApiSecretError(
         "API_SECRET_UNSAFE",
-        `The API secret file ${file} has mode ${mode}: other users may read it.`,
+        `The API secret file ${file} has mode ${mode}: users other than the node's may read or change it.`,
         {
           file,
           hint: `Consider the secret leaked: delete the file (rm ${file}) and restart; the node creates a new one with mode 0600.`,
