@@ -53,7 +53,12 @@ export function describe(value: unknown): string {
     const s = JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
     return s === undefined ? String(value) : s.length > 120 ? `${s.slice(0, 117)}...` : s;
   } catch {
-    return String(value);
+    // String() of a deeply nested array recurses as deep as JSON.stringify did: it may overflow too.
+    try {
+      return String(value).slice(0, 120);
+    } catch {
+      return Array.isArray(value) ? "[a deeply nested array]" : `[${typeof value}]`;
+    }
   }
 }
 

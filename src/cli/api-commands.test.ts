@@ -2,16 +2,25 @@
  * `perun open-virtual`: argument checks (and the shared ones it reuses): every bad argument is a
  * UsageError naming the flag (exit 2 through `main`), before any request goes out; and the
  * POST /v1/virtual body each form sends (one intermediary, comma-separated lists, fees quoted from
- * each --via-api, the path found with --auto --directory), against fake node APIs in this process.
+ * each --via-api, the path found with --auto --directory), against fake node APIs in this process,
+ * each with its own API secret and pointer file, as a node leaves them: a request without the right
+ * secret is 401, so every test also checks that each node gets its own secret.
  */
+import { mkdtempSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseEther } from "viem";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { rentalFee } from "../channel/fees.js";
+import { loadOrCreateApiSecret, RUN_DIR_ENV, writeApiPointer } from "../node/api-secret.js";
 import { type ApiArgs, apiCommand, type Output } from "./api-commands.js";
 import { main } from "./run.js";
 import { UsageError } from "./usage-error.js";
+
+// The fake nodes' pointer files go to a run directory of this test file (a fresh process per file).
+process.env[RUN_DIR_ENV] = mkdtempSync(join(tmpdir(), "perun-run-"));
 
 const ALICE = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const BOB = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -172,11 +181,17 @@ async function fakeNode(
   graph: unknown = { address: (info as { address: string }).address, ledgers: [] },
 ): Promise<FakeNode> {
   const posts: Record<string, unknown>[] = [];
+  const { secret, file } = loadOrCreateApiSecret(
+    join(mkdtempSync(join(tmpdir(), "perun-fake-node-")), "fake.api-secret"),
+  );
   const server = createServer(async (req: IncomingMessage, res) => {
     let text = "";
     for await (const chunk of req) text += chunk;
     const send = (status: number, body: unknown) =>
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    if (req.headers.authorization !== `Bearer ${secret}`) {
+      return send(401, { error: { code: "UNAUTHORIZED", message: "wrong secret", hint: null } });
+    }
     if (req.method === "GET" && req.url === "/v1/info") return send(200, info);
     if (req.method === "GET" && req.url === "/v1/graph") return send(200, graph);
     if (req.method === "POST" && req.url === "/v1/virtual") {
@@ -187,7 +202,9 @@ async function fakeNode(
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, posts };
+  const port = (server.address() as AddressInfo).port;
+  writeApiPointer("127.0.0.1", port, file);
+  return { url: `http://127.0.0.1:${port}`, posts };
 }
 
 const ADJ = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
@@ -360,6 +377,22 @@ describe("perun open-virtual requests", () => {
       directory: `${w.directory},http://127.0.0.1:1`,
     });
     expect(gone.err).toMatchObject({ code: "DIRECTORY_UNREACHABLE", url: "http://127.0.0.1:1" });
+    expect(w.alice.posts).toEqual([]);
+  });
+
+  it("--auto: a listening directory node that left us no pointer file: no secret, nothing sent to it", async () => {
+    const w = await world();
+    const stranger = createServer((_req, res) => {
+      res.writeHead(500).end();
+      throw new Error("a request reached a node we have no secret for");
+    });
+    servers.push(stranger);
+    await new Promise<void>((r) => stranger.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(stranger.address() as AddressInfo).port}`;
+    const r = await openVirtual({ ...auto, api: w.alice.url, directory: `${w.directory},${url}` });
+    expect(r.err).toMatchObject({ code: "API_SECRET_UNAVAILABLE" });
+    expect((r.err as Error).message).toContain(`No API secret for ${url}`);
+    expect((r.err as Error).message).toMatch(/Hint: Is `perun node` running as this user/);
     expect(w.alice.posts).toEqual([]);
   });
 

@@ -9,13 +9,20 @@
  * several intermediaries --via, --peer-ledger and --fee (or --via-api) are comma-separated lists in
  * path order. With --auto the path is found instead: the nodes of --directory publish their terms
  * and ledger channels, and `findPath` picks the cheapest path with the capacity (path-discovery.ts).
+ *
+ * Every request carries the node's API secret, found without the user's help when the command runs as
+ * the node's user (src/node/api-secret.ts): --api-secret-file, else $PERUN_API_SECRET_FILE, else the
+ * pointer file the node left for the --api URL. The other nodes a command asks (--via-api, --directory)
+ * are found through their pointer files the same way.
  */
 import { formatEther, getAddress, isAddress, parseEther } from "viem";
 import { rentalFee } from "../channel/fees.js";
 import type { Address, Hex } from "../channel/types.js";
 import { PerunError } from "../errors.js";
-import { type ApiChannel, ApiClient } from "../node/api-client.js";
+import { type ApiChannel, ApiClient, listening } from "../node/api-client.js";
+import { discoverApiSecret } from "../node/api-secret.js";
 import {
+  DirectoryError,
   type DirectoryNode,
   type DiscoveryRequest,
   discoverPath,
@@ -26,6 +33,7 @@ import { UsageError } from "./usage-error.js";
 
 export interface ApiArgs {
   api?: string;
+  "api-secret-file"?: string;
   peer?: string;
   "peer-url"?: string;
   deposit?: string;
@@ -69,7 +77,11 @@ export async function apiCommand(
   out: Output = process.stdout,
   note: Output = process.stderr,
 ): Promise<void> {
-  const api = new ApiClient(apiUrl(args.api));
+  const url = apiUrl(args.api);
+  if (args["api-secret-file"] === "") throw new UsageError("--api-secret-file needs a path.");
+  const api = ApiClient.discover(url, {
+    ...(args["api-secret-file"] === undefined ? {} : { secretFile: args["api-secret-file"] }),
+  });
   switch (command) {
     case "open": {
       const peer = address(need(args.peer, "--peer", command), "--peer");
@@ -156,7 +168,7 @@ async function openVirtual(api: ApiClient, args: ApiArgs, out: Output, note: Out
     throw new UsageError("--deposit or --peer-deposit must be positive.");
   const seconds = positiveInt(need(args.seconds, "--seconds", command), "--seconds", MAX_SECONDS);
   const path = args.auto
-    ? await autoPath(api.url, args, peer, { deposit, peerDeposit, seconds: BigInt(seconds) }, note)
+    ? await autoPath(api, args, peer, { deposit, peerDeposit, seconds: BigInt(seconds) }, note)
     : await givenPath(args, peer, deposit + peerDeposit, seconds);
   const one = path.via.length === 1;
   const { channelID } = await api.openVirtual({
@@ -248,7 +260,7 @@ async function givenPath(
  * path-discovery.ts); printed to `note`, with the channels left out of the graph.
  */
 async function autoPath(
-  apiUrl: string,
+  api: ApiClient,
   args: ApiArgs,
   peer: Address,
   req: DiscoveryRequest,
@@ -260,7 +272,12 @@ async function autoPath(
   const urls = list(need(args.directory, "--directory", "open-virtual --auto"), "--directory").map((s) =>
     httpUrl(s, "--directory"),
   );
-  const [self, ...others] = await Promise.all([apiUrl, ...urls].map((u) => fetchDirectoryNode(u)));
+  // Every directory node's secret first, so that a missing one fails before any request goes out.
+  const secrets = await Promise.all(urls.map((u) => directorySecret(u)));
+  const [self, ...others] = await Promise.all([
+    fetchDirectoryNode(api.url, { headers: api.authHeaders() }),
+    ...urls.map((u, k) => fetchDirectoryNode(u, { headers: bearerHeader(secrets[k] as string) })),
+  ]);
   const found = discoverPath(self as DirectoryNode, others, peer, req);
   for (const w of found.warnings) note.write(`warning: ${w}\n`);
   const fees = found.via.map((a, k) => `${a} ${formatEther(found.fees[k] as bigint)}`).join(", ");
@@ -318,7 +335,7 @@ function httpUrl(s: string, flag: string): string {
 
 /** The fee intermediary `via`'s published terms ask for renting `collateral` for `seconds`. */
 async function quote(url: string, via: Address, collateral: bigint, seconds: number): Promise<bigint> {
-  const info = await new ApiClient(url).info();
+  const info = await new ApiClient(url, { secret: otherNodeSecret(url) }).info();
   if (typeof info?.address !== "string" || info.address.toLowerCase() !== via.toLowerCase()) {
     throw new UsageError(`--via-api ${url} is the API of ${info?.address}, not of --via ${via}.`);
   }
@@ -333,6 +350,33 @@ async function quote(url: string, via: Address, collateral: bigint, seconds: num
     );
   }
   return rentalFee(terms, collateral, BigInt(seconds));
+}
+
+/** The API secret of another node the command asks (--via-api, --directory): through its pointer file. */
+function otherNodeSecret(url: string): string {
+  return discoverApiSecret(url, { onlyPointer: true }).secret;
+}
+
+/** otherNodeSecret, but a directory node that is not even listening is DIRECTORY_UNREACHABLE. */
+async function directorySecret(url: string): Promise<string> {
+  try {
+    return otherNodeSecret(url);
+  } catch (err) {
+    if (!(await listening(url))) {
+      throw new DirectoryError(
+        "DIRECTORY_UNREACHABLE",
+        url.replace(/\/+$/, ""),
+        `Cannot reach the node API at ${url.replace(/\/+$/, "")}.`,
+        "Check the --directory URLs: each must be a running node's API, http://host:port.",
+        err,
+      );
+    }
+    throw err;
+  }
+}
+
+function bearerHeader(secret: string): Record<string, string> {
+  return { authorization: `Bearer ${secret}` };
 }
 
 /** An amount in ether units: digits with at most 18 decimals; no signs, exponents or commas. */

@@ -1,8 +1,9 @@
 /**
  * `perun node --config file`: runs the node daemon (src/node/node.ts) until SIGTERM or SIGINT, then
  * stops it gracefully (API, watcher, client, transport, store). Prints one JSON line on stdout once
- * it is up ({address, chainId, apiUrl, wireUrl}), so scripts and tests can find its ports; the log
- * goes to stderr as JSON lines.
+ * it is up ({address, chainId, apiUrl, apiSecretFile, wireUrl}), so scripts and tests can find its
+ * ports and where its API secret is (the path only: the file is readable by the node's user alone);
+ * the log goes to stderr as JSON lines.
  */
 import { loadConfig } from "../node/config.js";
 import { startNode } from "../node/node.js";
@@ -13,7 +14,13 @@ export async function nodeCommand(opts: { config?: string }): Promise<void> {
   const config = loadConfig(opts.config);
   const node = await startNode(config);
   process.stdout.write(
-    `${JSON.stringify({ address: node.address, chainId: node.chainId, apiUrl: node.apiUrl, wireUrl: node.wireUrl })}\n`,
+    `${JSON.stringify({
+      address: node.address,
+      chainId: node.chainId,
+      apiUrl: node.apiUrl,
+      apiSecretFile: node.apiSecretFile,
+      wireUrl: node.wireUrl,
+    })}\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = () => {

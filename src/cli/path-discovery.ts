@@ -16,8 +16,8 @@
  * Everything but `fetchDirectoryNode` is pure and tested without nodes.
  *
  * @example
- * const self = await fetchDirectoryNode("http://127.0.0.1:5001");
- * const others = await Promise.all(urls.map((u) => fetchDirectoryNode(u)));
+ * const self = await fetchDirectoryNode("http://127.0.0.1:5001", { headers: api.authHeaders() });
+ * const others = await Promise.all(urls.map((u) => fetchDirectoryNode(u, { headers: auth(u) })));
  * const p = discoverPath(self, others, bob, { deposit: 10n ** 18n, peerDeposit: 0n, seconds: 3600n });
  * // p.via, p.ledger, p.peerLedger, p.fees: the body of POST /v1/virtual
  */
@@ -331,15 +331,23 @@ export function discoverPath(
 const FETCH_TIMEOUT_MS = 10_000;
 
 /**
- * Fetches and checks a node's GET /v1/info and GET /v1/graph. Any failure is a DirectoryError naming
+ * Fetches and checks a node's GET /v1/info and GET /v1/graph (`headers`: its API secret as a bearer
+ * token). Any failure is a DirectoryError naming
  * the URL: unreachable, slow, not JSON, an error answer (a node from before /v1/graph: 404) or malformed.
  */
-export async function fetchDirectoryNode(url: string, timeoutMs = FETCH_TIMEOUT_MS): Promise<DirectoryNode> {
+export async function fetchDirectoryNode(
+  url: string,
+  options: { readonly timeoutMs?: number; readonly headers?: Record<string, string> } = {},
+): Promise<DirectoryNode> {
   const base = url.replace(/\/+$/, "");
+  const timeoutMs = options.timeoutMs ?? FETCH_TIMEOUT_MS;
   const get = async (path: string): Promise<unknown> => {
     let res: Response;
     try {
-      res = await fetch(base + path, { signal: AbortSignal.timeout(timeoutMs) });
+      res = await fetch(base + path, {
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: options.headers ?? {},
+      });
     } catch (err) {
       throw new DirectoryError(
         "DIRECTORY_UNREACHABLE",
@@ -367,7 +375,11 @@ export async function fetchDirectoryNode(url: string, timeoutMs = FETCH_TIMEOUT_
         "DIRECTORY_INVALID",
         base,
         `GET ${base}${path} failed with ${res.status}${typeof e === "string" ? ` ${e}` : ""}.`,
-        res.status === 404 ? "That node may predate GET /v1/graph; upgrade it or leave it out." : FIX_HINT,
+        res.status === 404
+          ? "That node may predate GET /v1/graph; upgrade it or leave it out."
+          : res.status === 401
+            ? "Its API needs its secret: run the command as that node's user (its pointer file then names the secret file)."
+            : FIX_HINT,
       );
     }
     return json;

@@ -20,9 +20,15 @@ Usage:
   perun key new --out <file>                create a key, write it as a V3 keystore encrypted with the
                                             password in PERUN_KEY_PASSWORD; print its address
   perun node --config <file>                run a node (channels, watcher, local API) until SIGTERM;
-                                            prints {address, chainId, apiUrl, wireUrl} once it is up
+                                            prints {address, chainId, apiUrl, apiSecretFile,
+                                            wireUrl} once it is up; the API secret is created at
+                                            first start in <dataDir>/<db name>.api-secret (mode
+                                            0600; dataDir: by default the directory of the db)
 
-  Talking to a running node (--api defaults to http://127.0.0.1:5001; amounts in ether, e.g. 1.5):
+  Talking to a running node (--api defaults to http://127.0.0.1:5001; amounts in ether, e.g. 1.5).
+  Each request carries the node's API secret, which only the node's user can read: run these as that
+  user and they find it by themselves (the pointer file the node leaves in $XDG_RUNTIME_DIR/perun or
+  ~/.perun/run), or name it with --api-secret-file <file> or $PERUN_API_SECRET_FILE:
   perun open --api <url> --peer <0x..> [--peer-url ws://..] --deposit <eth> [--peer-deposit <eth>]
              [--asset ETH] [--challenge-duration <s>]
                                             open a ledger channel; prints its id once funded
@@ -69,6 +75,7 @@ const OPTIONS = {
   config: { type: "string" },
   out: { type: "string" },
   api: { type: "string" },
+  "api-secret-file": { type: "string" },
   peer: { type: "string" },
   "peer-url": { type: "string" },
   deposit: { type: "string" },
@@ -91,9 +98,19 @@ const OPTIONS = {
 
 /** Options each API client command takes; any other is refused rather than silently ignored. */
 const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  open: ["api", "peer", "peer-url", "deposit", "peer-deposit", "asset", "challenge-duration"],
+  open: [
+    "api",
+    "api-secret-file",
+    "peer",
+    "peer-url",
+    "deposit",
+    "peer-deposit",
+    "asset",
+    "challenge-duration",
+  ],
   "open-virtual": [
     "api",
+    "api-secret-file",
     "peer",
     "via",
     "ledger",
@@ -106,10 +123,10 @@ const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
     "auto",
     "directory",
   ],
-  pay: ["api", "channel", "amount"],
-  channels: ["api"],
-  close: ["api", "channel", "force"],
-  dispute: ["api", "channel"],
+  pay: ["api", "api-secret-file", "channel", "amount"],
+  channels: ["api", "api-secret-file"],
+  close: ["api", "api-secret-file", "channel", "force"],
+  dispute: ["api", "api-secret-file", "channel"],
 };
 
 export async function main(argv: string[]): Promise<number> {

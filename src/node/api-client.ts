@@ -1,10 +1,12 @@
 /**
  * A small client of the node's local API (./api.ts), used by the CLI commands and the scenario
  * tests. Amounts go in as bigints and out as decimal strings, as on the wire; error answers become
- * ApiError with the API's code, message and hint.
+ * ApiError with the API's code, message and hint. Every request carries the node's API secret as
+ * `Authorization: Bearer <secret>`: given, or found from the URL as the CLI does (`ApiClient.discover`:
+ * --api-secret-file, $PERUN_API_SECRET_FILE, else the node's pointer file; see ./api-secret.ts).
  *
  * @example
- * const api = new ApiClient("http://127.0.0.1:5001");
+ * const api = ApiClient.discover("http://127.0.0.1:5001"); // or new ApiClient(url, { secret })
  * const { channelID } = await api.open({ peer: bob, deposit: 10n ** 18n, peerDeposit: 0n });
  * await api.pay(channelID, 10n ** 15n);
  * const v = await api.openVirtual({ peer: bob, via: ingrid, ledger, peerLedger, deposit: 10n ** 18n,
@@ -13,9 +15,11 @@
  * await api.openVirtual({ peer: bob, via: [ingrid, irene], ledger, peerLedger: [ingridIrene, ireneBob],
  *   deposit: 10n ** 18n, peerDeposit: 0n, fee: [10n ** 13n, 10n ** 13n], seconds: 3600 });
  */
+import { connect } from "node:net";
 import type { Address, Hex } from "../channel/types.js";
 import type { ApiGraph } from "./api.js";
-import { ApiError, ApiUnreachableError } from "./errors.js";
+import { type DiscoverOptions, discoverApiSecret } from "./api-secret.js";
+import { ApiError, ApiSecretError, ApiUnreachableError } from "./errors.js";
 
 export type { ApiGraph, ApiLedgerEdge } from "./api.js";
 
@@ -77,10 +81,36 @@ export interface OpenVirtualRequest {
   readonly challengeDuration?: number;
 }
 
+export interface ApiClientOptions {
+  /**
+   * The node's API secret (64 hex digits), sent as a bearer token with every request; or a function
+   * that finds it, called once, at the first request.
+   */
+  readonly secret?: string | (() => string);
+}
+
 export class ApiClient {
   readonly url: string;
-  constructor(url: string) {
+  #secret: string | (() => string) | undefined;
+  constructor(url: string, options: ApiClientOptions = {}) {
     this.url = url.replace(/\/+$/, "");
+    this.#secret = options.secret;
+  }
+
+  /**
+   * A client with the secret of the node at `url`: from `secretFile` if given, else the file in
+   * $PERUN_API_SECRET_FILE, else the pointer the node left for its user. Found at the first request
+   * (so that bad arguments are reported first), which throws ApiSecretError saying which file and
+   * why if there is none or it is not ours to read.
+   */
+  static discover(url: string, options: DiscoverOptions = {}): ApiClient {
+    return new ApiClient(url, { secret: () => discoverApiSecret(url, options).secret });
+  }
+
+  /** The headers that authenticate a request (for raw fetches and WebSockets next to this client). */
+  authHeaders(): Record<string, string> {
+    if (typeof this.#secret === "function") this.#secret = this.#secret();
+    return this.#secret === undefined ? {} : { authorization: `Bearer ${this.#secret}` };
   }
 
   info(): Promise<ApiNodeInfo> {
@@ -133,14 +163,35 @@ export class ApiClient {
     return this.call("POST", `/v1/channels/${id}/dispute`, {});
   }
 
+  /**
+   * authHeaders(), but when no secret is found and nothing listens at the URL either, the better
+   * answer is that the node is not running: a TCP connect (no request, nothing sent) tells.
+   */
+  private async auth(): Promise<Record<string, string>> {
+    try {
+      return this.authHeaders();
+    } catch (err) {
+      if (
+        err instanceof ApiSecretError &&
+        err.code === "API_SECRET_UNAVAILABLE" &&
+        !(await listening(this.url))
+      )
+        throw new ApiUnreachableError(this.url, err);
+      throw err;
+    }
+  }
+
   private async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    const auth = await this.auth();
     let res: Response;
     try {
       res = await fetch(this.url + path, {
         method,
-        ...(body === undefined
-          ? {}
-          : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+        headers: {
+          ...auth,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
       throw new ApiUnreachableError(this.url, err);
@@ -163,4 +214,24 @@ export class ApiClient {
     }
     return json as T;
   }
+}
+
+/** Whether something accepts TCP connections at the URL's host and port (within 2 s); sends nothing. */
+export function listening(url: string): Promise<boolean> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const socket = connect({ host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2_000, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
 }

@@ -25,30 +25,55 @@ export class BadRequestError extends PerunError {
 export function invalidField(field: string, expected: string, got: unknown): BadRequestError {
   return new BadRequestError(
     "INVALID_FIELD",
-    `Field "${field}" must be ${expected}, got ${describe(got)}.`,
+    `Field "${field}" must be ${expected}, got ${shown(got)}.`,
     "See README.md, section 'Local API', for the request bodies.",
   );
 }
 
 /**
- * Reads the body as JSON (an object; empty = {}). Refuses more than `limit` bytes with 413 and a
- * content type other than JSON with 415: a web page can POST text/plain or form data to
- * 127.0.0.1 without a CORS preflight, but not application/json, so this check stops a malicious
- * page from spending the node's money (cross-site request forgery).
+ * `describe` made total, for what a request body holds: a value nested some thousands of levels deep
+ * (a 64 KiB body holds 30,000 levels) overflows the stack in describe's JSON.stringify and in its
+ * String() fallback alike (RangeError), which made such a request a 500 (found by fuzzing,
+ * bench/fuzz/api-fuzz.ts).
  */
-export async function readJsonBody(
-  req: IncomingMessage,
-  limit = MAX_BODY_BYTES,
-): Promise<Record<string, unknown>> {
+export function shown(v: unknown): string {
+  try {
+    return describe(v);
+  } catch {
+    return Array.isArray(v) ? "a deeply nested array" : "a deeply nested value";
+  }
+}
+
+/**
+ * A content type other than JSON is 415: a web page can POST text/plain or form data to 127.0.0.1
+ * without a CORS preflight, but not application/json, so this check stops a malicious page from
+ * spending the node's money (cross-site request forgery), even before the secret is checked.
+ */
+export function requireJson(req: IncomingMessage): void {
   const type = req.headers["content-type"] ?? "";
   if (!/^application\/json\b/i.test(type)) {
-    req.resume();
     throw new BadRequestError(
       "UNSUPPORTED_MEDIA_TYPE",
       `Request bodies must be JSON, got content-type ${describe(type)}.`,
       "Send the header content-type: application/json.",
       415,
     );
+  }
+}
+
+/**
+ * Reads the body as JSON (an object; empty = {}). Refuses more than `limit` bytes with 413 and a
+ * content type other than JSON with 415 (requireJson).
+ */
+export async function readJsonBody(
+  req: IncomingMessage,
+  limit = MAX_BODY_BYTES,
+): Promise<Record<string, unknown>> {
+  try {
+    requireJson(req);
+  } catch (err) {
+    req.resume();
+    throw err;
   }
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) {
@@ -82,7 +107,7 @@ export async function readJsonBody(
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequestError(
       "MALFORMED_JSON",
-      `The request body must be a JSON object, got ${describe(body)}.`,
+      `The request body must be a JSON object, got ${shown(body)}.`,
       "Send one JSON object.",
     );
   }

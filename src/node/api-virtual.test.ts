@@ -104,10 +104,10 @@ beforeAll(async () => {
   alice = await startNode(config("alice"), opts);
   bob = await startNode(config("bob"), opts);
   eth = contracts.assetHolderETH;
-  a = new ApiClient(alice.apiUrl);
-  i = new ApiClient(ingrid.apiUrl);
-  b = new ApiClient(bob.apiUrl);
-  ir = new ApiClient(irene.apiUrl);
+  a = ApiClient.discover(alice.apiUrl);
+  i = ApiClient.discover(ingrid.apiUrl);
+  b = ApiClient.discover(bob.apiUrl);
+  ir = ApiClient.discover(irene.apiUrl);
   const [r1, r2, r3, r4] = await Promise.all([
     // Alice-Ingrid outlasts Ingrid-Irene by Ingrid's margin (60 s): Ingrid relays Alice -> Irene -> Bob.
     a.open({ peer: ingrid.address, deposit: FIVE, peerDeposit: EIGHT, challengeDuration: 120 }),
@@ -140,10 +140,12 @@ function raw(
   path: string,
   body?: string,
 ): Promise<{ status: number; json: { error?: { code: string; message: string; hint: string | null } } }> {
+  // The node's secret, found from its URL as the CLI finds it.
+  const auth = ApiClient.discover(url).authHeaders();
   return new Promise((resolve, reject) => {
     const req = request(
       `${url}${path}`,
-      { method, headers: { "content-type": "application/json" } },
+      { method, headers: { "content-type": "application/json", ...auth } },
       (res) => {
         let text = "";
         res.on("data", (d) => {

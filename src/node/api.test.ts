@@ -58,8 +58,8 @@ beforeAll(async () => {
     logs.push(JSON.stringify({ level, msg, ...details }, (_k, v) => (typeof v === "bigint" ? `${v}` : v)));
   alice = await startNode(config("alice", false), { env, log, peerTimeoutMs: 5_000 });
   bob = await startNode(config("bob", true), { env, log, peerTimeoutMs: 5_000 });
-  a = new ApiClient(alice.apiUrl);
-  b = new ApiClient(bob.apiUrl);
+  a = ApiClient.discover(alice.apiUrl);
+  b = ApiClient.discover(bob.apiUrl);
 });
 
 afterAll(async () => {
@@ -68,7 +68,7 @@ afterAll(async () => {
   await rpc?.close();
 });
 
-/** A raw request, for what ApiClient would never send. */
+/** A raw request with the node's secret, for what ApiClient would never send. */
 function raw(
   url: string,
   method: string,
@@ -76,8 +76,9 @@ function raw(
   body?: string | Buffer,
   headers: Record<string, string> = { "content-type": "application/json" },
 ): Promise<{ status: number; json: { error?: { code: string; message: string; hint: string | null } } }> {
+  const auth = (url === alice.apiUrl ? a : b).authHeaders();
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method, headers }, (res) => {
+    const req = request(`${url}${path}`, { method, headers: { ...auth, ...headers } }, (res) => {
       let text = "";
       res.on("data", (d) => {
         text += d;
@@ -102,7 +103,7 @@ describe("node API", () => {
   });
 
   it("POST /v1/channels opens a funded channel (peerUrl given in the request); events stream over WebSocket", async () => {
-    const ws = new WebSocket(`${alice.apiUrl.replace("http", "ws")}/v1/events`);
+    const ws = new WebSocket(`${alice.apiUrl.replace("http", "ws")}/v1/events`, { headers: a.authHeaders() });
     const events: { type: string; channelID?: string; version?: string }[] = [];
     ws.on("message", (d) => events.push(JSON.parse(String(d))));
     await new Promise((r) => ws.once("open", r));
@@ -250,6 +251,7 @@ describe("node API", () => {
     // A WebSocket from a foreign web page is refused.
     const ws = new WebSocket(`${alice.apiUrl.replace("http", "ws")}/v1/events`, {
       origin: "https://evil.example",
+      headers: a.authHeaders(),
     });
     const refused = await new Promise((r) => {
       ws.once("error", () => r(true));

@@ -23,6 +23,15 @@
  *   POST /v1/channels/:id/dispute   -> 202 {ok: true}, once our state is registered
  *   GET  /v1/events                 WebSocket: every ClientEvent as JSON
  *
+ * Every request carries the node's API secret (src/node/api-secret.ts): `Authorization: Bearer <64
+ * hex digits>`, and for the WebSocket, where browsers cannot set headers, also as the subprotocol
+ * `bearer.<secret>` (offer "perun-events" with it; that is the one chosen) or the query parameter
+ * `?access_token=<secret>` (RFC 6750; may end up in logs, so the last resort). The checks run in this
+ * order, each before anything of the request is read or done: the Host header (403), for WebSocket
+ * upgrades the path and the Origin (403), for POST the content type (415), then the secret (401
+ * UNAUTHORIZED, compared in constant time), then the route and the body. So a process of another Unix
+ * user, which cannot read the secret file, can call nothing, not even GET /v1/info.
+ *
  * A virtual channel V is opened with no transaction: V's funds are locked in our ledger channel
  * `ledger` with the intermediary `via` and in hers (`peerLedger`) with `peer`; we pay her `fee` (see
  * her terms in her GET /v1/info) for `seconds` of validity. Over several intermediaries, `via` lists
@@ -37,9 +46,11 @@
  * ledger channel (close it with force).
  *
  * Amounts, versions and balances are decimal strings (wei). Errors are {error: {code, message,
- * hint}} with 400/413/415 for bad requests, 404 for unknown channels and routes, 409 when the
- * channel cannot do it now, 502/504 when the chain or the peer failed.
+ * hint}} with 400/413/415 for bad requests, 401 without the secret, 403 for a foreign Host or Origin,
+ * 404 for unknown channels and routes, 409 when the channel cannot do it now, 502/504 when the chain or
+ * the peer failed.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -63,6 +74,7 @@ import {
   optionalInt,
   optionalString,
   readJsonBody,
+  requireJson,
 } from "./api-request.js";
 import { jsonSafe } from "./log.js";
 
@@ -112,7 +124,15 @@ export interface ApiDeps {
   readonly defaults: { readonly challengeDuration: bigint; readonly fundingTimeout: bigint };
   /** Registers a peer's wire URL (POST /v1/channels with peerUrl). */
   addPeer(peer: Address, url: string): void;
+  /** The secret every request must carry, and the file it is in (named in the 401's hint). */
+  readonly auth: ApiAuth;
   readonly log: Logger;
+}
+
+export interface ApiAuth {
+  /** 64 hex digits (src/node/api-secret.ts). */
+  readonly secret: string;
+  readonly file: string;
 }
 
 export interface ApiServer {
@@ -202,7 +222,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://x").pathname.replace(/\/+$/, "");
+    const path = requestTarget(req.url)?.path.replace(/\/+$/, "") ?? "(not a path)";
     const method = req.method ?? "GET";
     if (path === "/v1/info") {
       allow(method, "GET");
@@ -362,6 +382,21 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     };
   }
 
+  const expected = sha256(deps.auth.secret);
+  /** Whether any of the tokens is the secret; both sides hashed first, so the time says nothing of it. */
+  const authorized = (tokens: readonly (string | undefined)[]): boolean => {
+    let ok = false;
+    for (const t of tokens) if (t !== undefined && timingSafeEqual(sha256(t), expected)) ok = true;
+    return ok;
+  };
+  const unauthorized = (present: boolean) =>
+    new BadRequestError(
+      "UNAUTHORIZED",
+      present ? "Wrong API secret." : "This API needs the node's secret.",
+      `Send the header "Authorization: Bearer <secret>", the secret being the 64 hex digits in ${deps.auth.file} (readable by the node's user only). The perun CLI finds it by itself when run as the node's user; else give it --api-secret-file.`,
+      401,
+    );
+
   const server: Server = createServer((req, res) => {
     if (!hostAllowed(req.headers.host, port)) {
       req.resume();
@@ -375,9 +410,30 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
         ),
       );
     }
+    if (req.method === "POST") {
+      try {
+        requireJson(req);
+      } catch (err) {
+        req.resume();
+        res.setHeader("connection", "close");
+        return replyError(res, err);
+      }
+    }
+    const token = bearer(req.headers.authorization);
+    if (!authorized([token])) {
+      // Nothing of the request is read: the body is discarded and the connection closed after the 401.
+      req.resume();
+      res.setHeader("connection", "close");
+      res.setHeader("www-authenticate", 'Bearer realm="perun"');
+      return replyError(res, unauthorized(req.headers.authorization !== undefined));
+    }
     route(req, res).catch((err: unknown) => {
       if (!(err instanceof PerunError))
-        log("error", "api: unexpected error", { path: req.url, error: String((err as Error)?.stack ?? err) });
+        log("error", "api: unexpected error", {
+          // Without the query: a client may have put the secret there.
+          path: (req.url ?? "").split("?")[0],
+          error: String((err as Error)?.stack ?? err),
+        });
       replyError(res, err);
     });
   });
@@ -385,17 +441,47 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
   server.requestTimeout = 0;
   server.headersTimeout = 30_000;
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 1024,
+    // A browser fails the connection unless we choose one of the protocols it offered: "perun-events"
+    // when offered (so that the secret is not echoed), else the first.
+    handleProtocols: (offered: Set<string>) =>
+      offered.has(EVENTS_PROTOCOL) ? EVENTS_PROTOCOL : (offered.values().next().value ?? false),
+  });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
+    socket.on("error", () => undefined);
+    const url = requestTarget(req.url);
+    if (url === undefined) {
+      return refuseUpgrade(socket, "HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    }
     const origin = req.headers.origin;
     if (
-      path !== "/v1/events" ||
+      url.path !== "/v1/events" ||
       !hostAllowed(req.headers.host, port) ||
       (origin !== undefined && !originAllowed(origin))
     ) {
-      socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
-      return;
+      return refuseUpgrade(socket, "HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
+    }
+    const fromProtocol = (req.headers["sec-websocket-protocol"] ?? "")
+      .split(",")
+      .map((p) => p.trim())
+      .find((p) => p.startsWith(BEARER_PROTOCOL));
+    const tokens = [
+      bearer(req.headers.authorization),
+      fromProtocol?.slice(BEARER_PROTOCOL.length),
+      url.query.get("access_token") ?? undefined,
+    ];
+    if (!authorized(tokens)) {
+      const body = JSON.stringify({
+        error: errorBody(unauthorized(tokens.some((t) => t !== undefined))),
+      });
+      return refuseUpgrade(
+        socket,
+        "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n" +
+          `www-authenticate: Bearer realm="perun"\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+          `connection: close\r\n\r\n${body}`,
+      );
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       // The stream is one-way; anything the client sends is ignored.
@@ -549,6 +635,47 @@ function originAllowed(origin: string): boolean {
   }
 }
 
+/**
+ * The path and query of an origin-form request target ("/v1/channels?x=1"), as sent: no dot segments
+ * resolved, nothing decoded. Not `new URL(target, base)`: that reads "//x/v1/info" as the host x and
+ * the path /v1/info, and throws on "//" (which made GET // a 500; found by fuzzing). Anything but a
+ * path (absolute-form, "*") is undefined: 404, or 400 for an upgrade.
+ */
+function requestTarget(target: string | undefined): { path: string; query: URLSearchParams } | undefined {
+  if (target === undefined || !target.startsWith("/")) return undefined;
+  const end = target.search(/[?#]/);
+  const path = end < 0 ? target : target.slice(0, end);
+  const q = target.indexOf("?");
+  const query = q < 0 ? "" : target.slice(q + 1).split("#")[0];
+  return { path, query: new URLSearchParams(query) };
+}
+
+/**
+ * Answers an upgrade request we refuse and closes the socket once the answer is written. Not just
+ * `socket.end(answer)`: after an upgrade nobody reads the socket, so a client that sent more (a body)
+ * and keeps its side open was never seen to close, and the half-closed socket stayed, one per
+ * request, and kept `server.close()` (the node's stop) waiting forever (found by fuzzing).
+ */
+function refuseUpgrade(socket: Duplex, answer: string): void {
+  socket.once("finish", () => socket.destroy());
+  socket.end(answer);
+}
+
+/** The subprotocol a WebSocket client may offer to name the stream (and that we then choose). */
+export const EVENTS_PROTOCOL = "perun-events";
+/** Prefix of the subprotocol that carries the secret for clients that cannot set headers (browsers). */
+export const BEARER_PROTOCOL = "bearer.";
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s, "utf8").digest();
+}
+
+/** The token of an `Authorization: Bearer <token>` header (RFC 6750), else undefined. */
+function bearer(header: string | undefined): string | undefined {
+  const m = header === undefined ? null : /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
+  return m ? (m[1] as string) : undefined;
+}
+
 function reply(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return;
   const text = JSON.stringify(body, jsonSafe);
@@ -559,11 +686,14 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 function replyError(res: ServerResponse, err: unknown): void {
   const status =
     err instanceof BadRequestError ? err.status : err instanceof PerunError ? (STATUS[err.code] ?? 409) : 500;
-  const error =
-    err instanceof PerunError
-      ? { code: err.code, message: err.message.split("\n")[0], hint: err.hint ?? null }
-      : { code: "INTERNAL", message: "Internal error; see the node's log.", hint: null };
+  const error = errorBody(err);
   // A refused oversize body may still be arriving: close the connection rather than read it.
   if (status === 413 && !res.headersSent) res.setHeader("connection", "close");
   reply(res, status, { error });
+}
+
+function errorBody(err: unknown): { code: string; message: string | undefined; hint: string | null } {
+  return err instanceof PerunError
+    ? { code: err.code, message: err.message.split("\n")[0], hint: err.hint ?? null }
+    : { code: "INTERNAL", message: "Internal error; see the node's log.", hint: null };
 }

@@ -46,6 +46,8 @@ describe("node config", () => {
       "/etc/perun/alice.json",
     );
     expect(c.db).toBe("/etc/perun/alice.db");
+    expect(c.dataDir).toBe("/etc/perun");
+    expect(c.apiSecretFile).toBe("/etc/perun/alice.api-secret");
     expect(c.contracts.adjudicator).toBe(ADJ);
     expect(c.defaults).toEqual({ challengeDuration: 60n, fundingTimeout: 600n });
     expect(c.peers).toEqual({ [BOB]: "ws://127.0.0.1:4002" });
@@ -64,6 +66,16 @@ describe("node config", () => {
     ).toBe(0n);
     expect(parseConfig(good, "/x/c.json").intermediary).toBeUndefined();
     expect("intermediary" in parseConfig(good, "/x/c.json")).toBe(false);
+  });
+
+  it("dataDir: the directory of db by default, else resolved against the config file; the API secret file is named after db", () => {
+    expect(parseConfig({ ...good, db: "data/a.db" }, "/x/c.json").dataDir).toBe("/x/data");
+    expect(parseConfig({ ...good, dataDir: "state" }, "/x/c.json").apiSecretFile).toBe(
+      "/x/state/alice.api-secret",
+    );
+    expect(parseConfig({ ...good, db: "bob.sqlite" }, "/x/c.json").apiSecretFile).toBe("/x/bob.api-secret");
+    expect(parseConfig({ ...good, dataDir: "/var/lib/perun" }, "/x/c.json").dataDir).toBe("/var/lib/perun");
+    expect(() => parseConfig({ ...good, dataDir: "" }, "/x/c.json")).toThrow(/dataDir must be a path/);
   });
 
   it("fills defaults; proposals are refused unless accepted explicitly", () => {

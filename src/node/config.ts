@@ -12,6 +12,7 @@
  *   "wire": { "host": "127.0.0.1", "port": 4001 },
  *   "api": { "host": "127.0.0.1", "port": 5001 },
  *   "db": "alice.db",
+ *   "dataDir": ".",
  *   "peers": { "0xBob...": "ws://127.0.0.1:4002" },
  *   "defaults": { "challengeDuration": 3600, "fundingTimeout": 600 },
  *   "accept": { "proposals": true, "updates": "gains-only" },
@@ -30,9 +31,14 @@
  * timeouts of 5 minutes to 1 day, no deposit of ours into channels peers propose (`maxDeposit`, wei per
  * asset symbol), virtual channels of at most 30 days, 600 s between a middle intermediary's challenge
  * durations. A development chain lowers them (e.g. "challengeDuration": {"min": 10}).
+ *
+ * "dataDir" is optional: the directory of the node's own files besides the database, today the local
+ * API's secret `<db name>.api-secret` (mode 0600, see src/node/api-secret.ts; alice.db ->
+ * alice.api-secret, so nodes that keep their databases in one directory still have a secret each); by
+ * default the directory of "db".
  */
 import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { getAddress, isAddress } from "viem";
 import type { RentalTerms } from "../channel/fees.js";
 import { type Bounds, MAX_SECONDS, POLICY_DEFAULTS } from "../channel/policy.js";
@@ -58,6 +64,10 @@ export interface NodeConfig {
   readonly api: { readonly host: string; readonly port: number };
   /** Absolute path of the SQLite file. */
   readonly db: string;
+  /** Absolute path of the node's data directory (the API secret file); default: the directory of `db`. */
+  readonly dataDir: string;
+  /** The local API's secret file: `<dataDir>/<db name without extension>.api-secret`. */
+  readonly apiSecretFile: string;
   /** Wire URL by peer address (checksummed). */
   readonly peers: Readonly<Record<Address, string>>;
   readonly defaults: { readonly challengeDuration: bigint; readonly fundingTimeout: bigint };
@@ -109,6 +119,7 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     "wire",
     "api",
     "db",
+    "dataDir",
     "peers",
     "defaults",
     "accept",
@@ -144,6 +155,10 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
   const api = parseEndpoint(v, root.api, "api", { host: "127.0.0.1", port: 5001 }, true);
 
   const db = path(v.string(root.db, "db", "a path to the SQLite file", (s) => s.length > 0));
+  const dataDir =
+    root.dataDir === undefined
+      ? dirname(db)
+      : path(v.string(root.dataDir, "dataDir", "a path to a directory", (s) => s.length > 0));
 
   const peers: Record<Address, string> = {};
   if (root.peers !== undefined) {
@@ -192,6 +207,8 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     wire,
     api,
     db,
+    dataDir,
+    apiSecretFile: join(dataDir, `${basename(db, extname(db))}.api-secret`),
     peers,
     defaults: { challengeDuration: BigInt(challengeDuration), fundingTimeout: BigInt(fundingTimeout) },
     accept: { proposals, updates },

@@ -59,3 +59,23 @@ export class ApiUnreachableError extends PerunError {
     });
   }
 }
+
+/**
+ * The local API's secret file (src/node/api-secret.ts): unsafe to use (others may read it, another
+ * user owns it), not a secret, or not found / not readable by a client.
+ */
+export class ApiSecretError extends PerunError {
+  readonly file: string | undefined;
+  constructor(
+    code: "API_SECRET_UNSAFE" | "API_SECRET_INVALID" | "API_SECRET_UNAVAILABLE",
+    message: string,
+    options: { file?: string; hint: string; cause?: unknown },
+  ) {
+    super(code, message, {
+      ...(options.file === undefined ? {} : { details: { file: options.file } }),
+      hint: options.hint,
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+    });
+    this.file = options.file;
+  }
+}

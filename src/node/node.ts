@@ -6,6 +6,10 @@
  * construction: `client.start()` restores every channel from the store and re-syncs with peers as
  * they connect, and the watcher resumes from the last block it stored.
  *
+ * The local API needs the secret in `<dataDir>/<db name>.api-secret` (created 0600 at first start, reused after;
+ * an unsafe one stops the node before anything else starts), and the node leaves a pointer to that file
+ * in its user's run directory so that the CLI finds it from the API URL alone (src/node/api-secret.ts).
+ *
  * @example
  * const node = await startNode(loadConfig("alice.json"));
  * console.log(node.address, node.apiUrl);
@@ -23,6 +27,7 @@ import type { Store } from "../store/store.js";
 import { Watcher } from "../watcher/watcher.js";
 import { createWsTransport, type WsTransport } from "../wire/index.js";
 import { type ApiServer, startApi } from "./api.js";
+import { loadOrCreateApiSecret, removeApiPointer, writeApiPointer } from "./api-secret.js";
 import type { NodeConfig } from "./config.js";
 import { ContractsMissingError } from "./errors.js";
 import { loadNodeKey } from "./key.js";
@@ -32,6 +37,8 @@ export interface NodeHandle {
   readonly address: Address;
   readonly chainId: number;
   readonly apiUrl: string;
+  /** The file with the local API's secret (mode 0600); clients send its content as a bearer token. */
+  readonly apiSecretFile: string;
   readonly wireUrl: string;
   readonly client: Client;
   /** Stops API, watcher, client, transport and store, in that order; idempotent. */
@@ -49,7 +56,10 @@ export interface StartNodeOptions {
 
 export async function startNode(config: NodeConfig, options: StartNodeOptions = {}): Promise<NodeHandle> {
   const log = options.log ?? jsonLogger();
-  const key = await loadNodeKey(config.key, options.env ?? process.env);
+  const env = options.env ?? process.env;
+  // First: an unsafe secret file must stop the node before it touches the chain or its peers.
+  const apiSecret = loadOrCreateApiSecret(config.apiSecretFile);
+  const key = await loadNodeKey(config.key, env);
   const signer = privateKeyToSigner(key);
   // Everything opened so far, closed in reverse if a later step fails.
   const cleanup: (() => Promise<void> | void)[] = [];
@@ -145,15 +155,29 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
         assets,
         defaults: config.defaults,
         addPeer: (peer, url) => transport.addPeer(peer, url),
+        auth: apiSecret,
         log: (level, msg, details) => log(level, msg, { component: "api", ...details }),
       },
       config.api,
     );
     cleanup.push(() => api.close());
+    // Where the CLI finds the secret from the URL alone. Without it the API still works; clients then
+    // need --api-secret-file, so a failure here is a warning, not a reason to stop.
+    try {
+      const pointer = writeApiPointer(config.api.host, api.port, apiSecret.file, env);
+      cleanup.push(() => removeApiPointer(pointer));
+    } catch (err) {
+      log("warn", "api: no pointer file for the CLI; clients need --api-secret-file", {
+        component: "api",
+        error: (err as Error).message.split("\n")[0],
+        secretFile: apiSecret.file,
+      });
+    }
     log("info", "node started", {
       address: signer.address,
       chainId,
       apiUrl: api.url,
+      apiSecretFile: apiSecret.file,
       wireUrl,
       db: config.db,
     });
@@ -163,6 +187,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       address: signer.address,
       chainId,
       apiUrl: api.url,
+      apiSecretFile: apiSecret.file,
       wireUrl,
       client,
       stop() {

@@ -92,6 +92,23 @@ export function decodeMsg(bytes: Uint8Array, maxBytes: number = MAX_FRAME_BYTES)
   } catch (e) {
     throw new MalformedMessageError("frame", "UTF-8 JSON", (e as Error).message, e);
   }
+  try {
+    return decodeValue(value);
+  } catch (e) {
+    if (e instanceof MalformedMessageError) throw e;
+    // Found by fuzzing (bench/fuzz/codec-fuzz.ts): a value nested some 10,000 levels deep fits in a
+    // frame and JSON.parse takes it, but describing it for the error message overflows the stack
+    // (RangeError). Whatever else the checks throw on hostile input, the frame is malformed.
+    throw new MalformedMessageError(
+      "message",
+      "a message of the wire schema",
+      `unreadable (${String(e)})`,
+      e,
+    );
+  }
+}
+
+function decodeValue(value: unknown): WireMsg {
   const m = record(value, "message");
   switch (m.type) {
     case "channelProposal":
@@ -527,7 +544,8 @@ function decState(v: unknown, f: string): State {
       return {
         ID: l.ID as Hex,
         balances: uints(l.balances, `${lf}.balances`),
-        indexMap: array(l.indexMap, `${lf}.indexMap`) as number[],
+        // -0 as 0 (see index()); the core's validateAllocation checks the entries.
+        indexMap: array(l.indexMap, `${lf}.indexMap`).map((x) => (x === 0 ? 0 : x)) as number[],
       };
     }),
   };
@@ -605,12 +623,16 @@ function uints(v: unknown, f: string): bigint[] {
   return out;
 }
 
-/** A participant index: at most 65535 participants, as in the contracts' uint16 index maps. */
+/**
+ * A participant index: at most 65535 participants, as in the contracts' uint16 index maps. JSON's
+ * `-0` passes the range check; it is returned as 0, so that the message re-encodes to what it decoded
+ * to (found by fuzzing).
+ */
 function index(v: unknown, f: string): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_UINT16) {
     throw new MalformedMessageError(f, `a participant index in 0..${MAX_UINT16}`, v);
   }
-  return v;
+  return v + 0;
 }
 
 function reason(v: unknown, f: string): string {

@@ -1,10 +1,12 @@
 /**
  * The `perun` commands a user types against two running nodes (separate processes): open, pay,
  * channels, close through the local API, `perun key new` and a node started from a keystore; bad
- * arguments and configs exit 2 with a message naming the problem, failures exit 1.
+ * arguments and configs exit 2 with a message naming the problem, failures exit 1. The commands find
+ * each node's API secret by themselves (the pointer file the node leaves for its user); without it, or
+ * as another Unix user, they fail saying which file and why, and nothing happens.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToSigner } from "../../src/channel/signer.js";
@@ -30,11 +32,13 @@ let dir: string;
 function perun(
   args: string[],
   env: Record<string, string> = {},
+  as?: { uid: number; gid: number },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...env },
+      ...(as === undefined ? {} : { ...as, cwd: "/" }),
     });
     let stdout = "";
     let stderr = "";
@@ -171,6 +175,90 @@ describe("perun open / pay / channels / close", () => {
     expect(r.stderr).toMatch(message);
     expect(r.code).toBe(2);
   });
+});
+
+describe("the API secret", () => {
+  it("the node's first line names its secret file: mode 0600 in the data directory (default: the db's directory)", () => {
+    // Named after the db: Bob's database is in the same directory, and his secret is his own.
+    expect(alice.apiSecretFile).toBe(join(dir, "alice.api-secret"));
+    expect(bob.apiSecretFile).toBe(join(dir, "bob.api-secret"));
+    expect(statSync(alice.apiSecretFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(alice.apiSecretFile, "utf8").trim()).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("without a way to the secret the CLI says which file and why (exit 1); with one it works", async () => {
+    const before = await alice.api.channels();
+    const empty = tempDir("perun-run-");
+    const none = await perun(["channels", "--api", alice.apiUrl], { PERUN_RUN_DIR: empty });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(
+      /No API secret for http:\/\/127\.0\.0\.1:\d+: .*api-127\.0\.0\.1-\d+: no such file/,
+    );
+    expect(none.stderr).toMatch(/Hint: Is `perun node` running as this user .*--api-secret-file/);
+
+    const missing = await perun([
+      "channels",
+      "--api",
+      alice.apiUrl,
+      "--api-secret-file",
+      join(empty, "nope"),
+    ]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /Cannot read the API secret file .*nope \(named by --api-secret-file\): no such file/,
+    );
+
+    const junk = join(empty, "junk");
+    writeFileSync(junk, "not a secret\n");
+    const bad = await perun(["channels", "--api", alice.apiUrl], { PERUN_API_SECRET_FILE: junk });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/junk \(named by \$PERUN_API_SECRET_FILE\) does not hold an API secret/);
+
+    const wrong = await perun(["channels", "--api", alice.apiUrl, "--api-secret-file", bob.apiSecretFile]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/Wrong API secret\. \(HTTP 401\)/);
+    expect(wrong.stderr).toContain(alice.apiSecretFile); // the hint says where the right one is
+
+    const byEnv = await perun(["channels", "--api", alice.apiUrl], {
+      PERUN_RUN_DIR: empty,
+      PERUN_API_SECRET_FILE: alice.apiSecretFile,
+    });
+    expect(byEnv.code, byEnv.stderr).toBe(0);
+    const byFlag = await perun(
+      ["channels", "--api", alice.apiUrl, "--api-secret-file", alice.apiSecretFile],
+      {
+        PERUN_RUN_DIR: empty,
+      },
+    );
+    expect(byFlag.code, byFlag.stderr).toBe(0);
+    expect(byFlag.stdout).toBe(byEnv.stdout);
+    expect(await alice.api.channels()).toEqual(before);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "as another Unix user (nobody): permission denied on the secret file, run as the node's user; no payment (root only)",
+    async () => {
+      const { channelID } = await alice.api.open({ peer: bob.address, deposit: 1000n, peerDeposit: 0n });
+      const before = await alice.api.channel(channelID);
+      const nobody = { uid: 65534, gid: 65534 };
+      const args = ["pay", "--api", alice.apiUrl, "--channel", channelID, "--amount", "0.000000000000000001"];
+      const env = { HOME: "/nonexistent", PERUN_RUN_DIR: "" };
+      const denied = await perun(args, { ...env, PERUN_API_SECRET_FILE: alice.apiSecretFile }, nobody);
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toContain(`Cannot read the API secret file ${alice.apiSecretFile}`);
+      expect(denied.stderr).toMatch(/permission denied.*we are uid 65534/);
+      expect(denied.stderr).toMatch(
+        /Hint: Only the node's user may read it: run this command as the node's user/,
+      );
+      const lost = await perun(args, env, nobody);
+      expect(lost.code).toBe(1);
+      expect(lost.stderr).toMatch(/No API secret for http:\/\/127\.0\.0\.1:\d+/);
+      expect(lost.stderr).toMatch(/running as this user \(uid 65534\)/);
+      expect(await alice.api.channel(channelID)).toEqual(before);
+      // The node's own user pays as usual.
+      expect((await perun(args)).code).toBe(0);
+    },
+  );
 });
 
 describe("perun node and perun key", () => {

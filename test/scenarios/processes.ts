@@ -3,10 +3,11 @@
  * `npm run build`) serving the chain (`perun chain --deploy`) and running nodes (`perun node`),
  * talked to over their local APIs. Every child is registered so that `killAll()` (in afterAll)
  * ends them even when a test fails. Waits are on process output and conditions with bounded
- * timeouts, never on time alone.
+ * timeouts, never on time alone. A node's ApiClient carries the node's API secret, read from the
+ * file the node names when it is up (apiSecretFile; this process runs as the node's user).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,7 +39,10 @@ export interface ChainProcess extends Child {
 export interface NodeProcess extends Child {
   readonly address: Address;
   readonly apiUrl: string;
+  /** The node's API secret file (mode 0600, in its data directory). */
+  readonly apiSecretFile: string;
   readonly wireUrl: string;
+  /** A client of the node's API with its secret. */
   readonly api: ApiClient;
   readonly configPath: string;
 }
@@ -157,8 +161,9 @@ export async function spawnNode(
     { ...process.env, ...env },
     30_000,
   );
-  const info = first as { address: Address; apiUrl: string; wireUrl: string };
-  return { ...child, ...info, api: new ApiClient(info.apiUrl), configPath };
+  const info = first as { address: Address; apiUrl: string; apiSecretFile: string; wireUrl: string };
+  const secret = readFileSync(info.apiSecretFile, "utf8").trim();
+  return { ...child, ...info, api: new ApiClient(info.apiUrl, { secret }), configPath };
 }
 
 /** A node config for the chain of `chain`, with the given wire port and peers; api on a free port. */
