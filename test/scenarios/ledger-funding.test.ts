@@ -62,7 +62,7 @@ describe("funding timeout", () => {
     // Raw fetch: the test checks the status and the error body as sent.
     const opening = fetch(`${alice.apiUrl}/v1/channels`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...alice.api.authHeaders() },
       body: JSON.stringify({
         peer: peer.address,
         peerUrl: peerTransport.url,

@@ -9,8 +9,8 @@ import { describe, expect, it } from "vitest";
 import { codecCase, MSG_TYPES, runCodecFuzz, validMessage } from "../../bench/fuzz/codec-fuzz.js";
 import { Rng } from "../../bench/fuzz/rng.js";
 import type { Hex } from "../channel/types.js";
-import { decodeMsg, encodeMsg } from "../wire/codec.js";
-import { MalformedMessageError } from "../wire/errors.js";
+import { decodeMsg, encodeMsg } from "./codec.js";
+import { MalformedMessageError } from "./errors.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_251_129);
 
