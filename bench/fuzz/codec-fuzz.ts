@@ -15,26 +15,12 @@ import { isDeepStrictEqual } from "node:util";
 import { channelId } from "../../src/channel/hash.js";
 import type { Address, Hex, Params, State, SubAlloc } from "../../src/channel/types.js";
 import { MAX_UINT64 } from "../../src/channel/types.js";
-import { decodeMsg, encodeMsg, MAX_FRAME_BYTES, MAX_REASON_LENGTH } from "../../src/wire/codec.js";
+import { decodeMsg, encodeMsg, MAX_FRAME_BYTES, MAX_REASON_LENGTH, MSG_TYPES } from "../../src/wire/codec.js";
 import { MalformedMessageError, OversizedMessageError } from "../../src/wire/errors.js";
 import type { WireMsg, WireMsgType } from "../../src/wire/messages.js";
 import { Rng } from "./rng.js";
 
-export const MSG_TYPES: readonly WireMsgType[] = [
-  "channelProposal",
-  "channelAccept",
-  "channelReject",
-  "update",
-  "updateAccept",
-  "updateReject",
-  "sync",
-  "error",
-  "virtualProposal",
-  "virtualAccept",
-  "virtualReject",
-  "virtualFunding",
-  "virtualFinal",
-];
+export { MSG_TYPES };
 
 // ---------------------------------------------------------------------------------------------
 // Valid messages with random fields.

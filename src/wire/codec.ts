@@ -42,7 +42,8 @@ export const MAX_FRAME_BYTES = 1 << 20;
 /** Longest `reason` text accepted, in UTF-16 code units. */
 export const MAX_REASON_LENGTH = 1024;
 
-const MSG_TYPES: readonly WireMsgType[] = [
+/** Every message type, in the order of the docs. */
+export const MSG_TYPES: readonly WireMsgType[] = [
   "channelProposal",
   "channelAccept",
   "channelReject",

@@ -513,13 +513,7 @@ describe("attack 6: a short ledger channel under a long virtual channel", () => 
     expect(answer.type).toBe("virtualAccept"); // Bob's own ledger channel lasts long enough
     const sigs = [m.sign(d.initial), (answer as { sig: Hex }).sig];
     await m.send(ingrid.address, { type: "virtualFunding", ...d, sigs });
-    const hop = pathLocks(d.path, d.initial, d.fees)[0]!;
-    const lock = lockInLedger(
-      l1.latest.state,
-      l1.params,
-      { id: d.initial.channelID, initial: d.initial },
-      ...lockArgs(hopLockArgs(hop, l1.params)),
-    );
+    const lock = firstHopLock(l1, d);
     const r = await l1.propose(lock);
     expect(r).toMatchObject({ signed: false, reason: expect.stringMatching(/staircase/) });
     await until(
@@ -533,10 +527,18 @@ describe("attack 6: a short ledger channel under a long virtual channel", () => 
   });
 });
 
-function lockArgs(
-  a: ReturnType<typeof hopLockArgs>,
-): [ReturnType<typeof hopLockArgs>["roles"], ReturnType<typeof hopLockArgs>["fee"]] {
-  return [a.roles, a.fee];
+/** Mallory's lock of `d` in her ledger channel with Ingrid (hop 0), exactly as the path agreed on it. */
+function firstHopLock(l1: MalloryChannel, d: Draft): State {
+  const hop = pathLocks(d.path, d.initial, d.fees)[0];
+  if (!hop) throw new Error("no hop 0");
+  const { roles, fee } = hopLockArgs(hop, l1.params);
+  return lockInLedger(
+    l1.latest.state,
+    l1.params,
+    { id: d.initial.channelID, initial: d.initial },
+    roles,
+    fee,
+  );
 }
 
 describe("attack 9: virtual channels that could never be settled, or rentals beyond the terms", () => {
@@ -563,13 +565,7 @@ describe("attack 9: virtual channels that could never be settled, or rentals bey
     // Mallory plays Bob too (a second key) to get V signed by both: Ingrid still refuses the lock.
     const sigs = [m.sign(d.initial), signState(d.initial, privateKeyToSigner(bob.key))];
     await m.send(ingrid.address, { type: "virtualFunding", ...d, sigs });
-    const hop = pathLocks(d.path, d.initial, d.fees)[0]!;
-    const lock = lockInLedger(
-      l1.latest.state,
-      l1.params,
-      { id: d.initial.channelID, initial: d.initial },
-      ...lockArgs(hopLockArgs(hop, l1.params)),
-    );
+    const lock = firstHopLock(l1, d);
     expect(await l1.propose(lock)).toMatchObject({
       signed: false,
       reason: expect.stringMatching(/challenge-duration/),
