@@ -653,7 +653,12 @@ describe("progress (app channels on chain)", () => {
   it("from Progressed, progress is allowed before the progression's timeout and refused at it", () => {
     const p = progressed(reg, c1, 2000n).machine;
     expect(progress(p, c2, alice, 1999n, counter).machine.phase).toBe("Progressing");
-    expect(() => progress(p, c2, alice, 2000n, counter)).toThrow(InvalidTransitionError);
+    expect(() => progress(p, c2, alice, 2000n, counter)).toThrow(
+      /Cannot progress after the force-execution phase ended at 2000/,
+    );
+    expect(() => progress(reg, c1, alice, 999n, counter)).toThrow(
+      /Cannot progress before the registration times out at 1000/,
+    );
   });
 
   // As _markConcluded: one challenge duration more for an app channel still in DISPUTE (room to progress).
