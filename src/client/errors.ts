@@ -72,3 +72,10 @@ export class LockedFundsError extends PerunError {
     );
   }
 }
+
+/** Our proposal is void: the peer's concurrent proposal won, or a re-sync showed it was never signed. */
+export class ProposalDroppedError extends PerunError {
+  constructor(reason: string) {
+    super("PROPOSAL_DROPPED", `Our proposal was dropped: ${reason}.`, { hint: "Retry on the new state." });
+  }
+}

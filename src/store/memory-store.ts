@@ -35,6 +35,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return { ...(decodeJson(row.text, "record") as ChannelRecord), updatedAt: row.updatedAt };
   };
   const meta = new Map<string, string>();
+  const records = new Map<string, Map<string, string>>();
   let closed = false;
   const open = (): void => {
     if (closed) throw new StoreClosedError(":memory:");
@@ -63,6 +64,26 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     setMeta(key, value) {
       open();
       meta.set(key, value);
+    },
+    deleteMeta(key) {
+      open();
+      meta.delete(key);
+    },
+    putRecord(kind, id, value) {
+      open();
+      const rows = records.get(kind) ?? new Map<string, string>();
+      rows.set(id, value);
+      records.set(kind, rows);
+    },
+    deleteRecord(kind, id) {
+      open();
+      records.get(kind)?.delete(id);
+    },
+    listRecords(kind) {
+      open();
+      return [...(records.get(kind) ?? new Map<string, string>()).entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([id, value]) => ({ id, value }));
     },
     close() {
       closed = true;

@@ -62,6 +62,30 @@ describe("openSqliteStore", () => {
     again.close();
   });
 
+  it("keeps a role's records across close and reopen, and adds their table to a store of schema 1", () => {
+    const path = freshPath();
+    const s = openSqliteStore(path);
+    s.putRecord("context", "0x01", "ctx");
+    s.close();
+    const again = openSqliteStore(path);
+    expect(again.listRecords("context")).toEqual([{ id: "0x01", value: "ctx" }]);
+    again.close();
+    // A store written before the records table existed (schema 1) opens, keeps its channels, gains it.
+    const old = freshPath();
+    const db = new Database(old);
+    db.exec(
+      "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1, 1);" +
+        "CREATE TABLE channels (channel_id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL, updated_at INTEGER NOT NULL);" +
+        "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL); INSERT INTO meta VALUES ('lastBlock', '9');",
+    );
+    db.close();
+    const migrated = openSqliteStore(old);
+    expect(migrated.getMeta("lastBlock")).toBe("9");
+    migrated.putRecord("held", "0x02", "h");
+    expect(migrated.listRecords("held")).toEqual([{ id: "0x02", value: "h" }]);
+    migrated.close();
+  });
+
   it("stamps updatedAt with the injected clock", () => {
     const s = openSqliteStore(freshPath(), { now: () => 1_700_000_000_000 });
     s.putChannel(sampleRecord(1n, 0n));

@@ -22,7 +22,7 @@
  * corrupt rows separately, for recovery tools.
  *
  * Schema: `schema_version` (one row), `channels(channel_id, record, updated_at)` with the record as
- * bigint-safe JSON (./json.ts), `meta(key, value)`. Migrations run in one exclusive transaction at open.
+ * bigint-safe JSON (./json.ts), `meta(key, value)`, `records(kind, id, value)` (a role's own records, one row each). Migrations run in one exclusive transaction at open.
  */
 import Database from "better-sqlite3";
 import {
@@ -64,6 +64,13 @@ const MIGRATIONS: readonly string[] = [
      key   TEXT PRIMARY KEY NOT NULL,
      value TEXT NOT NULL
    );`,
+  // One row per record a role keeps (issue: an intermediary re-wrote all of hers on every change).
+  `CREATE TABLE records (
+     kind  TEXT NOT NULL,
+     id    TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (kind, id)
+   ) WITHOUT ROWID;`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -111,6 +118,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const getMetaStmt = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
   const setMetaStmt = db.prepare<[string, string]>(
     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  );
+
+  const deleteMetaStmt = db.prepare<[string]>("DELETE FROM meta WHERE key = ?");
+  const putRecordStmt = db.prepare<[string, string, string]>(
+    "INSERT INTO records (kind, id, value) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value",
+  );
+  const deleteRecordStmt = db.prepare<[string, string]>("DELETE FROM records WHERE kind = ? AND id = ?");
+  const listRecordsStmt = db.prepare<[string], { id: string; value: string }>(
+    "SELECT id, value FROM records WHERE kind = ? ORDER BY id",
   );
 
   const open = (): void => {
@@ -162,6 +178,22 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     setMeta(key, value) {
       open();
       setMetaStmt.run(key, value);
+    },
+    deleteMeta(key) {
+      open();
+      deleteMetaStmt.run(key);
+    },
+    putRecord(kind, id, value) {
+      open();
+      putRecordStmt.run(kind, id, value);
+    },
+    deleteRecord(kind, id) {
+      open();
+      deleteRecordStmt.run(kind, id);
+    },
+    listRecords(kind) {
+      open();
+      return listRecordsStmt.all(kind);
     },
     close() {
       // Idempotent: closing twice (e.g. in a finally after an error path closed it) is harmless.

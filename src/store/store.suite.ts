@@ -150,6 +150,36 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(s.listChannels()).toEqual([]);
     });
 
+    it("deletes meta settings, only the one named", () => {
+      const s = open();
+      s.setMeta("a", "1");
+      s.setMeta("b", "2");
+      s.deleteMeta("a");
+      s.deleteMeta("missing");
+      expect(s.getMeta("a")).toBeUndefined();
+      expect(s.getMeta("b")).toBe("2");
+    });
+
+    it("keeps one row per record kind and id: put overwrites, delete removes only that row, list is by id", () => {
+      const s = open();
+      expect(s.listRecords("context")).toEqual([]);
+      s.putRecord("context", "0xb", "B");
+      s.putRecord("context", "0xa", "A");
+      s.putRecord("final", "0xa", "F");
+      s.putRecord("context", "0xb", "B2");
+      expect(s.listRecords("context")).toEqual([
+        { id: "0xa", value: "A" },
+        { id: "0xb", value: "B2" },
+      ]);
+      s.deleteRecord("context", "0xa");
+      s.deleteRecord("context", "0xmissing");
+      expect(s.listRecords("context")).toEqual([{ id: "0xb", value: "B2" }]);
+      expect(s.listRecords("final")).toEqual([{ id: "0xa", value: "F" }]);
+      expect(s.listRecords("held")).toEqual([]);
+      expect(s.listChannels()).toEqual([]);
+      expect(s.getMeta("0xa")).toBeUndefined();
+    });
+
     it("hands out copies: mutating what was put or got does not change the store", () => {
       const s = open();
       const r = structuredClone(sampleRecord(1n, 5n)) as ChannelRecord;
@@ -185,6 +215,10 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(() => s.getMeta("k")).toThrow(StoreClosedError);
       expect(() => s.setMeta("k", "v")).toThrow(StoreClosedError);
       expect(() => s.deleteChannel(sampleRecord(1n, 0n).channelID)).toThrow(StoreClosedError);
+      expect(() => s.deleteMeta("k")).toThrow(StoreClosedError);
+      expect(() => s.putRecord("k", "i", "v")).toThrow(StoreClosedError);
+      expect(() => s.deleteRecord("k", "i")).toThrow(StoreClosedError);
+      expect(() => s.listRecords("k")).toThrow(StoreClosedError);
     });
   });
 }

@@ -37,5 +37,16 @@ export interface Store {
   /** Small key/value settings, e.g. the watcher's last processed block. */
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
+  deleteMeta(key: string): void;
+  /**
+   * A role's own records beside the channels (an intermediary's virtual-channel contexts, final
+   * states, held lock proposals): one row per kind and id, written when it changes and removed when
+   * it ends, so a change costs one row however many records there are. Ids are case-sensitive: callers
+   * normalise them.
+   */
+  putRecord(kind: string, id: string, value: string): void;
+  deleteRecord(kind: string, id: string): void;
+  /** Every record of `kind`, ordered by id. */
+  listRecords(kind: string): { id: string; value: string }[];
   close(): void;
 }

@@ -245,10 +245,8 @@ function contextRefusal(m: WireMsg): boolean {
 
 /** Ingrid's durable record of the virtual channels she intermediates (what survives her restart). */
 function storedContext(ingrid: Party, vID: Hex): VirtualFundingMsg | undefined {
-  const text = ingrid.store.getMeta("client.intermediary");
-  if (text === undefined) return undefined;
-  const saved = decodeJson(text) as { contexts: VirtualFundingMsg[] };
-  return saved.contexts.find((c) => c.initial.channelID.toLowerCase() === vID.toLowerCase());
+  const row = ingrid.store.listRecords("virtual.context").find((r) => r.id === vID.toLowerCase());
+  return row === undefined ? undefined : (decodeJson(row.value) as VirtualFundingMsg);
 }
 
 /** Every view of both ledger channels: phase, version, balances and locked ids. */

@@ -131,6 +131,32 @@ describe("virtual channel through one intermediary", () => {
     for (const p of [alice, ingrid, bob]) await p.stop();
   });
 
+  it("Ingrid keeps one row per virtual channel while it lives, and none once it is unlocked from both ledgers", async () => {
+    const n = await network();
+    const rows = (kind: string) => n.ingrid.store.listRecords(kind).map((r) => r.id);
+    const { v: v1 } = await openV(n);
+    const { v: v2 } = await openV(n);
+    expect(rows("virtual.context").sort()).toEqual([v1.toLowerCase(), v2.toLowerCase()].sort());
+    await until(() => rows("virtual.held").length === 0, 10_000, "Ingrid's held locks answered");
+    await n.alice.client.pay(v1, parseEther("0.1"));
+    await n.alice.client.settleVirtual(v1);
+    await until(() => n.bob.client.channel(v1).virtual?.unlocked === true, 10_000, "Bob unlocked V1");
+    // V1 ended for Ingrid (unlocked in L1 and L2): its context and final state go; V2's context stays.
+    await until(() => rows("virtual.context").length === 1, 10_000, "V1's context forgotten");
+    expect(rows("virtual.context")).toEqual([v2.toLowerCase()]);
+    expect(rows("virtual.final")).toEqual([]);
+    // A restarted Ingrid reads exactly these rows back: V2 still closes through her.
+    await n.ingrid.stop({ leave: true });
+    const ingrid = await w.party("Ingrid", 3, { store: n.ingrid.store, options: { intermediary: { terms } } });
+    const rowsAgain = (kind: string) => ingrid.store.listRecords(kind).map((r) => r.id);
+    await until(() => ingrid.client.channel(n.l2).phase === "Acting", 10_000, "Ingrid back");
+    await n.alice.client.settleVirtual(v2);
+    await until(() => n.bob.client.channel(v2).virtual?.unlocked === true, 10_000, "Bob unlocked V2");
+    await until(() => rowsAgain("virtual.context").length === 0, 10_000, "V2's context forgotten");
+    expect(rowsAgain("virtual.final")).toEqual([]);
+    for (const p of [n.alice, ingrid, n.bob]) await p.stop();
+  });
+
   it("Ingrid refuses a fee below her terms: both locks are rejected and nothing changes", async () => {
     const { alice, ingrid, bob, l1, l2 } = await network();
     const err = await alice.client

@@ -1,0 +1,202 @@
+/** The client's pure decisions (./decisions.ts), row by row: no chain, no peer, no store. */
+import { describe, expect, it } from "vitest";
+import { DisputePhase } from "../chain/adjudicator.js";
+import { createMachine, type Machine } from "../channel/machine.js";
+import type { Params, State } from "../channel/types.js";
+import { type LedgerUpdate, lockInLedger, virtualParams } from "../channel/virtual.js";
+import {
+  ALICE,
+  BOB,
+  ETH,
+  INGRID,
+  ledgerParams,
+  ledgerState,
+  virtualFixture,
+} from "../channel/virtual.testutil.js";
+import {
+  chainDuty,
+  chainTurn,
+  depositsToSend,
+  feeCovers,
+  lastIntermediaryDecision,
+  subChannelConcludableAt,
+  virtualRecordsEnded,
+} from "./decisions.js";
+
+describe("depositsToSend", () => {
+  it.each([
+    [
+      "nothing on chain: the whole share of each asset",
+      [5n, 3n],
+      [0n, 0n],
+      [],
+      [
+        { kind: "send", asset: 0, amount: 5n },
+        { kind: "send", asset: 1, amount: 3n },
+      ],
+    ],
+    ["part on chain: only the rest", [5n], [2n], [], [{ kind: "send", asset: 0, amount: 3n }]],
+    ["all on chain (or more): nothing", [5n, 3n], [5n, 4n], [], []],
+    ["a zero share: nothing", [0n], [0n], [], []],
+    [
+      "sent before a restart and not on chain yet: never twice",
+      [5n, 3n],
+      [0n, 0n],
+      [true],
+      [
+        { kind: "pending", asset: 0 },
+        { kind: "send", asset: 1, amount: 3n },
+      ],
+    ],
+    ["sent before and on chain: nothing", [5n], [5n], [true], []],
+  ] as const)("%s", (_name, want, have, sent, steps) => {
+    expect(depositsToSend({ want, have, sent })).toEqual(steps);
+  });
+});
+
+describe("chainDuty", () => {
+  const ledger = createMachine(ledgerParams([ALICE, BOB]), 0);
+  const virtual = createMachine(
+    virtualParams({ alice: ALICE, bob: BOB, nonce: 1n, challengeDuration: 30n }),
+    0,
+  );
+  const app = createMachine({ ...ledgerParams([ALICE, BOB]), app: INGRID }, 0);
+  const at = (m: Machine, phase: Machine["phase"], timeout?: bigint): Machine => ({
+    ...m,
+    phase,
+    dispute:
+      timeout === undefined ? null : ({ version: 1n, timeout, state: null } as unknown as Machine["dispute"]),
+  });
+  const clock = { nowMs: 10_000, finalAtMs: 0, graceMs: 3_000 };
+  it.each([
+    [
+      "a registration whose timeout passed is concluded",
+      at(ledger, "Registered", 100n),
+      100n,
+      clock,
+      "conclude",
+    ],
+    ["not a second before its timeout", at(ledger, "Registered", 100n), 99n, clock, null],
+    ["a progressed channel too", at(ledger, "Progressed", 100n), 100n, clock, "conclude"],
+    [
+      "an app channel in its registration gets one challenge duration more",
+      at(app, "Registered", 100n),
+      100n,
+      clock,
+      null,
+    ],
+    ["... and is concluded after it", at(app, "Registered", 100n), 160n, clock, "conclude"],
+    [
+      "a virtual channel never by itself (through its ledger channels)",
+      at(virtual, "Registered", 100n),
+      200n,
+      clock,
+      null,
+    ],
+    [
+      "a registration not seen on chain is sent again",
+      at(ledger, "Registering"),
+      0n,
+      clock,
+      "retryRegistration",
+    ],
+    ["but not a virtual channel's", at(virtual, "Registering"), 0n, clock, null],
+    ["a concluded channel is withdrawn from", at(ledger, "Withdrawing"), 0n, clock, "withdraw"],
+    ["a virtual one too", at(virtual, "Withdrawing"), 0n, clock, "withdraw"],
+    [
+      "a final state left unconcluded past the grace",
+      at(ledger, "Final"),
+      0n,
+      { ...clock, finalAtMs: 6_999 },
+      "concludeFinal",
+    ],
+    ["not within the grace", at(ledger, "Final"), 0n, { ...clock, finalAtMs: 7_000 }, null],
+    ["not one we proposed (no finalAt)", at(ledger, "Final"), 0n, clock, null],
+    ["an acting channel: nothing", at(ledger, "Acting"), 10n ** 9n, clock, null],
+  ] as const)("%s", (_name, m, now, c, duty) => {
+    expect(chainDuty(m, now, c)).toBe(duty);
+  });
+});
+
+describe("chainTurn", () => {
+  it.each([
+    ["participant 0 sends at once", 0, undefined, 0, "send"],
+    ["participant 1 waits the first time", 1, undefined, 0, "wait"],
+    ["and within the back-off", 1, 1_000, 1_999, "wait"],
+    ["and sends once it passed", 1, 1_000, 2_000, "send"],
+  ] as const)("%s", (_name, idx, seen, now, turn) => {
+    expect(chainTurn(idx, seen, now, 1_000)).toBe(turn);
+  });
+});
+
+describe("subChannelConcludableAt", () => {
+  it.each([
+    ["a payment channel at its timeout", DisputePhase.DISPUTE, false, 100n],
+    ["an app channel in DISPUTE one challenge duration later", DisputePhase.DISPUTE, true, 130n],
+    ["an app channel in FORCEEXEC at its timeout", DisputePhase.FORCEEXEC, true, 100n],
+  ] as const)("%s", (_name, phase, hasApp, at) => {
+    expect(subChannelConcludableAt({ timeout: 100n, challengeDuration: 30n, hasApp, phase })).toBe(at);
+  });
+});
+
+describe("feeCovers", () => {
+  it("accepts the agreed fee or more, refuses less", () => {
+    expect(feeCovers([5n], [5n])).toEqual({ accept: true });
+    expect(feeCovers([6n], [5n])).toEqual({ accept: true });
+    expect(feeCovers([4n], [5n])).toEqual({ accept: false, reason: "fee 4 below the agreed 5" });
+    expect(feeCovers([], [0n])).toEqual({ accept: true });
+  });
+});
+
+describe("lastIntermediaryDecision", () => {
+  const E = 10n ** 18n;
+  const p1 = ledgerParams([ALICE, INGRID], 1n);
+  const p2 = ledgerParams([INGRID, BOB], 2n);
+  const V = virtualFixture([ETH], [[3n * E, 2n * E]]);
+  const v = { id: V.id, initial: V.initial };
+  const lock = (prev: State, params: Params, fee?: bigint): LedgerUpdate => ({
+    prev,
+    params,
+    next: lockInLedger(
+      prev,
+      params,
+      v,
+      { left: 0, right: 1 },
+      fee === undefined ? undefined : { payer: 0, payee: 1, amounts: [fee] },
+    ),
+  });
+  const left = lock(ledgerState(p1, [ETH], [[10n * E, 10n * E]]), p1, 5n);
+  const right = lock(ledgerState(p2, [ETH], [[10n * E, 10n * E]]), p2);
+  it("signs both locks when they net her the agreed fee", () => {
+    expect(lastIntermediaryDecision(left, right, V.initial, INGRID, [5n])).toEqual({ accept: true });
+  });
+  it("refuses a fee below the agreed one", () => {
+    const cheap = lock(ledgerState(p1, [ETH], [[10n * E, 10n * E]]), p1, 4n);
+    expect(lastIntermediaryDecision(cheap, right, V.initial, INGRID, [5n]).accept).toBe(false);
+  });
+  it("refuses locks that do not match (the right lock fronts V's funds the wrong way round)", () => {
+    const prev = ledgerState(p2, [ETH], [[10n * E, 10n * E]]);
+    const swapped: LedgerUpdate = {
+      prev,
+      params: p2,
+      next: lockInLedger(prev, p2, v, { left: 1, right: 0 }),
+    };
+    const d = lastIntermediaryDecision(left, swapped, V.initial, INGRID, [5n]);
+    expect(d.accept).toBe(false);
+  });
+});
+
+describe("virtualRecordsEnded", () => {
+  const base = { lockedAnywhere: false, finalKnown: false, expiry: 1_000n, now: 0n, graceSeconds: 600n };
+  it.each([
+    ["still locked somewhere: kept, even when final", { lockedAnywhere: true, finalKnown: true }, false],
+    ["still locked somewhere: kept, even long expired", { lockedAnywhere: true, now: 10n ** 9n }, false],
+    ["unlocked everywhere with its final state: ended", { finalKnown: true }, true],
+    ["never locked and not expired: kept (its locks may still come)", {}, false],
+    ["never locked, expired but within the grace: kept", { now: 1_599n }, false],
+    ["never locked, expired past the grace: ended", { now: 1_600n }, true],
+    ["no context and no final: nothing tells it ended", { expiry: undefined, now: 10n ** 9n }, false],
+  ] as const)("%s", (_name, over, ended) => {
+    expect(virtualRecordsEnded({ ...base, ...over })).toBe(ended);
+  });
+});

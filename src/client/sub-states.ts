@@ -1,0 +1,84 @@
+/**
+ * The fully signed states we know of each channel that may be a sub-channel of ours (a virtual
+ * channel locked in our ledger channels): our own, the context and final state an intermediary keeps
+ * (./virtual-records.ts), and those learned from registrations on chain (read from their calldata).
+ * A dispute registers and concludes a parent with exactly these (design.md section 6).
+ */
+import { DisputePhase } from "../chain/adjudicator.js";
+import { hashState } from "../channel/hash.js";
+import type { Hex } from "../channel/types.js";
+import type { ClientContext } from "./context.js";
+import type { Roles } from "./roles.js";
+import type { SignedSub } from "./types.js";
+import { errorText } from "./util.js";
+
+export class SubChannelStates {
+  /** Fully signed states learned from registrations on chain, by channel id. */
+  private readonly fromChain = new Map<string, SignedSub[]>();
+
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly roles: Roles,
+  ) {}
+
+  /** States of `id` learned from the chain. */
+  learned(id: Hex): SignedSub[] {
+    return this.fromChain.get(id.toLowerCase()) ?? [];
+  }
+
+  /** Whether some registration on chain showed us a state of `id`. */
+  seenOnChain(id: Hex): boolean {
+    return this.fromChain.has(id.toLowerCase());
+  }
+
+  /** Every fully signed state we know of channel `id`, newest first. */
+  known(id: Hex): SignedSub[] {
+    const out: SignedSub[] = [...this.learned(id)];
+    const cur = this.ctx.table.find(id)?.machine;
+    if (cur?.current?.sigs.every((x) => x !== null)) {
+      out.push({ params: cur.params, state: cur.current.state, sigs: cur.current.sigs as Hex[] });
+    }
+    const fin = this.roles.virtual.final(id);
+    if (fin) out.push({ params: fin.params, state: fin.state, sigs: fin.sigs });
+    const ctx = this.roles.virtual.context(id);
+    if (ctx) out.push({ params: ctx.params, state: ctx.initial, sigs: ctx.sigs });
+    return out.sort((a, b) =>
+      a.state.version > b.state.version ? -1 : a.state.version < b.state.version ? 1 : 0,
+    );
+  }
+
+  /**
+   * The sub-channel state to register with its parent: our newest, unless the chain already holds a
+   * state of it that can no longer be refuted (then exactly that one, or the registration would fail).
+   */
+  async toRegister(id: Hex): Promise<SignedSub | undefined> {
+    const { deps } = this.ctx;
+    const known = this.known(id);
+    const onChain = await deps.chain.dispute(id);
+    if (!onChain) return known[0];
+    const same = known.find((k) => hashState(k.state) === onChain.stateHash);
+    const newest = known[0];
+    const refutable = onChain.phase === DisputePhase.DISPUTE && (await deps.chain.now()) < onChain.timeout;
+    if (newest && refutable && newest.state.version > onChain.version) return newest;
+    return same;
+  }
+
+  /** Remembers the signed states a registration put on chain, for channels we hold or intermediate. */
+  async learnRegistered(txHash: Hex): Promise<void> {
+    let states: SignedSub[];
+    try {
+      states = await this.ctx.deps.chain.registeredStates(txHash);
+    } catch (err) {
+      this.ctx.log("warn", "cannot read a registration's calldata", { txHash, error: errorText(err) });
+      return;
+    }
+    for (const st of states) {
+      const id = st.state.channelID;
+      if (!this.ctx.table.has(id) && !this.roles.virtual.context(id)) continue;
+      const key = id.toLowerCase();
+      const list = this.fromChain.get(key) ?? [];
+      if (!list.some((x) => hashState(x.state) === hashState(st.state))) list.push(st);
+      this.fromChain.set(key, list);
+    }
+  }
+}
