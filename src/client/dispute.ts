@@ -15,7 +15,7 @@ import { locksSubChannel } from "../channel/virtual.js";
 import { PerunError } from "../errors.js";
 import type { ChannelRecord } from "../store/store.js";
 import type { ClientContext } from "./context.js";
-import { chainTurn, subChannelConcludableAt } from "./decisions.js";
+import { chainTurn, registrationChangesChain, subChannelConcludableAt } from "./decisions.js";
 import type { Roles } from "./roles.js";
 import type { SignedSub } from "./types.js";
 import { errorText } from "./util.js";
@@ -87,14 +87,15 @@ export class Disputes {
       // Several paths lead here for one event (our dispute, a refutation of V, V's own record): send
       // only what changes something on chain (~79k gas per registration that would not).
       const onChain = await deps.chain.dispute(rec.channelID);
-      if (onChain && (onChain.phase === DisputePhase.CONCLUDED || onChain.version >= cur.state.version)) {
-        let staleSub = false;
-        for (const sub of subs) {
-          const sd = await deps.chain.dispute(sub.state.channelID);
-          if (sd && sd.phase === DisputePhase.DISPUTE && sd.version < sub.state.version) staleSub = true;
-        }
-        if (onChain.phase === DisputePhase.CONCLUDED || !staleSub) return;
+      const subsOnChain = [];
+      if (onChain && onChain.phase !== DisputePhase.CONCLUDED && onChain.version >= cur.state.version) {
+        for (const sub of subs)
+          subsOnChain.push({
+            onChain: await deps.chain.dispute(sub.state.channelID),
+            ours: sub.state.version,
+          });
       }
+      if (!registrationChangesChain(onChain, cur.state.version, subsOnChain)) return;
       await deps.chain.register(
         { params: rec.machine.params, state: cur.state, sigs: cur.sigs as Hex[] },
         subs,

@@ -4,10 +4,10 @@
  * (./virtual-records.ts), and those learned from registrations on chain (read from their calldata).
  * A dispute registers and concludes a parent with exactly these (design.md section 6).
  */
-import { DisputePhase } from "../chain/adjudicator.js";
 import { hashState } from "../channel/hash.js";
 import type { Hex } from "../channel/types.js";
 import type { ClientContext } from "./context.js";
+import { subStateToRegister } from "./decisions.js";
 import type { Roles } from "./roles.js";
 import type { SignedSub } from "./types.js";
 import { errorText } from "./util.js";
@@ -53,14 +53,8 @@ export class SubChannelStates {
    */
   async toRegister(id: Hex): Promise<SignedSub | undefined> {
     const { deps } = this.ctx;
-    const known = this.known(id);
     const onChain = await deps.chain.dispute(id);
-    if (!onChain) return known[0];
-    const same = known.find((k) => hashState(k.state) === onChain.stateHash);
-    const newest = known[0];
-    const refutable = onChain.phase === DisputePhase.DISPUTE && (await deps.chain.now()) < onChain.timeout;
-    if (newest && refutable && newest.state.version > onChain.version) return newest;
-    return same;
+    return subStateToRegister(this.known(id), onChain, onChain ? await deps.chain.now() : 0n);
   }
 
   /** Remembers the signed states a registration put on chain, for channels we hold or intermediate. */
