@@ -116,6 +116,27 @@ describe("chainDuty", () => {
     ["not within the grace", at(ledger, "Final"), 0n, { ...clock, finalAtMs: 7_000 }, null],
     ["not one we proposed (no finalAt)", at(ledger, "Final"), 0n, clock, null],
     ["an acting channel: nothing", at(ledger, "Acting"), 10n ** 9n, clock, null],
+    [
+      "a withdrawing channel whose dispute timed out is withdrawn from, not concluded again",
+      at(ledger, "Withdrawing", 100n),
+      200n,
+      clock,
+      "withdraw",
+    ],
+    [
+      "a registration in flight past an old timeout is sent again, not concluded",
+      at(ledger, "Registering", 100n),
+      200n,
+      clock,
+      "retryRegistration",
+    ],
+    [
+      "an acting channel with a stale finalAt: nothing",
+      at(ledger, "Acting"),
+      0n,
+      { ...clock, finalAtMs: 1 },
+      null,
+    ],
   ] as const)("%s", (_name, m, now, c, duty) => {
     expect(chainDuty(m, now, c)).toBe(duty);
   });
@@ -233,6 +254,16 @@ describe("subStateToRegister", () => {
   ] as const)("%s", (_name, onChain, now, version) => {
     expect(subStateToRegister(known, onChain, now)?.state.version).toBe(version);
   });
+  it("a newer state on chain than any we know, still refutable: none (ours cannot refute it)", () => {
+    expect(subStateToRegister(known, chain(DisputePhase.DISPUTE, 6n), 0n)).toBeUndefined();
+  });
+  it("another state of our newest version on chain: not ours (same version cannot refute)", () => {
+    const other = {
+      ...chain(DisputePhase.DISPUTE, 5n),
+      stateHash: hashState({ ...s(5n).state, appData: "0x01" }),
+    };
+    expect(subStateToRegister(known, other, 0n)).toBeUndefined();
+  });
   it("a standing state we never saw: none (the registration would fail)", () => {
     expect(subStateToRegister(known, chain(DisputePhase.FORCEEXEC, 4n), 0n)).toBeUndefined();
   });
@@ -252,6 +283,7 @@ describe("registrationChangesChain", () => {
       [{ onChain: { phase: DisputePhase.CONCLUDED, version: 1n }, ours: 2n }],
       false,
     ],
+    ["the same version, a sub-channel not on chain at all", D(5n), [{ onChain: undefined, ours: 2n }], false],
     [
       "concluded: never",
       { phase: DisputePhase.CONCLUDED, version: 1n },
