@@ -66,9 +66,13 @@ export class SubChannelStates {
       this.ctx.log("warn", "cannot read a registration's calldata", { txHash, error: errorText(err) });
       return;
     }
+    // A registration of a channel of ours keeps every state it carries (its sub-channels' too, which we
+    // need to conclude it even after we forgot a V that ended for us); others only those we have a part in.
+    const ours = (id: Hex) => this.ctx.table.has(id) || this.roles.virtual.context(id) !== undefined;
+    const parentIsOurs = states[0] !== undefined && ours(states[0].state.channelID);
     for (const st of states) {
       const id = st.state.channelID;
-      if (!this.ctx.table.has(id) && !this.roles.virtual.context(id)) continue;
+      if (!parentIsOurs && !ours(id)) continue;
       const key = id.toLowerCase();
       const list = this.fromChain.get(key) ?? [];
       if (!list.some((x) => hashState(x.state) === hashState(st.state))) list.push(st);
