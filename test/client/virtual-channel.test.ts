@@ -147,7 +147,10 @@ describe("virtual channel through one intermediary", () => {
     expect(rows("virtual.final")).toEqual([]);
     // A restarted Ingrid reads exactly these rows back: V2 still closes through her.
     await n.ingrid.stop({ leave: true });
-    const ingrid = await w.party("Ingrid", 3, { store: n.ingrid.store, options: { intermediary: { terms } } });
+    const ingrid = await w.party("Ingrid", 3, {
+      store: n.ingrid.store,
+      options: { intermediary: { terms } },
+    });
     const rowsAgain = (kind: string) => ingrid.store.listRecords(kind).map((r) => r.id);
     await until(() => ingrid.client.channel(n.l2).phase === "Acting", 10_000, "Ingrid back");
     await n.alice.client.settleVirtual(v2);
