@@ -63,7 +63,15 @@ function codeOf(p: Promise<unknown>): Promise<string> {
 describe("createPerunClient: a ledger channel", () => {
   it("opens, pays both ways, settles cooperatively; the chain pays out the last state", async () => {
     const bob = await client(2);
-    const alice = await client(1, { peers: [bob], listen: undefined as never });
+    // Alice only dials: no `listen`, no URL.
+    const alice = await createPerunClient({
+      signer: chain.accounts[1]!,
+      chain,
+      store: "memory",
+      peers: [bob],
+      log: quiet,
+    });
+    open.push(alice);
     expect(alice.url).toBeUndefined();
     expect(bob.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
     const events: ClientEvent[] = [];
@@ -279,37 +287,48 @@ describe("createPerunClient: options are checked", () => {
     const bob = await client(2);
     const alice = await client(1, { peers: [bob] });
     const id = `0x${"ab".repeat(32)}` as const;
-    const cases: [Promise<unknown>, RegExp][] = [
+    const cases: [() => Promise<unknown>, RegExp][] = [
       [
-        alice.openChannel({ peer: bob.address, deposit: 1 as never }),
+        () => alice.openChannel({ peer: bob.address, deposit: 1 as never }),
         /deposit: expected a non-negative bigint/,
       ],
-      [alice.openChannel({ peer: alice.address, deposit: 1n }), /peer: expected another party's address/],
-      [alice.openChannel({ peer: bob.address, deposit: 0n }), /deposit: expected positive, or peerDeposit/],
-      [alice.openChannel({ peer: bob.address, deposit: 1n, asset: "DAI" }), /asset: expected one of ETH/],
-      [alice.pay(id, 0n), /pay amount: expected a positive bigint/],
-      [alice.pay("0x12" as never, 1n), /pay channelID: expected a channel id/],
-      [alice.pay(id, 1n), /Unknown channel|UNKNOWN_CHANNEL|no channel/i],
-      [alice.settle(id, { force: "yes" as never }), /settle option force: expected a boolean/],
       [
-        alice.openVirtualChannel({ peer: bob.address, deposit: 1n, seconds: 60, directory: [{}] as never }),
+        () => alice.openChannel({ peer: alice.address, deposit: 1n }),
+        /peer: expected another party's address/,
+      ],
+      [
+        () => alice.openChannel({ peer: bob.address, deposit: 0n }),
+        /deposit: expected positive, or peerDeposit/,
+      ],
+      [
+        () => alice.openChannel({ peer: bob.address, deposit: 1n, asset: "DAI" }),
+        /asset: expected one of ETH/,
+      ],
+      [() => alice.pay(id, 0n), /pay amount: expected a positive bigint/],
+      [() => alice.pay("0x12" as never, 1n), /pay channelID: expected a channel id/],
+      [() => alice.pay(id, 1n), /Unknown channel|UNKNOWN_CHANNEL|no channel/i],
+      [() => alice.settle(id, { force: "yes" as never }), /settle option force: expected a boolean/],
+      [
+        () =>
+          alice.openVirtualChannel({ peer: bob.address, deposit: 1n, seconds: 60, directory: [{}] as never }),
         /directory\[0\]\.address/,
       ],
       [
-        alice.openVirtualChannel({
-          peer: bob.address,
-          deposit: 1n,
-          seconds: 60,
-          via: [bob.address],
-          ledger: id,
-          peerLedger: [],
-          fee: [1n],
-        }),
+        () =>
+          alice.openVirtualChannel({
+            peer: bob.address,
+            deposit: 1n,
+            seconds: 60,
+            via: [bob.address],
+            ledger: id,
+            peerLedger: [],
+            fee: [1n],
+          }),
         /one entry each per intermediary/,
       ],
     ];
     for (const [p, message] of cases) {
-      const err = await p.then(
+      const err = await p().then(
         () => new Error("resolved"),
         (e: unknown) => e as Error,
       );
