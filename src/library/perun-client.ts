@@ -92,12 +92,12 @@ export interface PerunClient {
   openChannel(options: OpenChannelOptions): Promise<Hex>;
   /**
    * Pays `amount` wei to the peer of a ledger or virtual channel, off chain; resolves once the peer
-   * signed, with the channel after the payment.
+   * signed, with the new state's version and balances ([asset][participant]; `channel(id).idx` is ours).
    *
    * @example
-   * const { balances } = await alice.pay(id, parseEther("0.1"));
+   * const { version, balances } = await alice.pay(id, parseEther("0.1"));
    */
-  pay(channelID: Hex, amount: bigint): Promise<ChannelInfo>;
+  pay(channelID: Hex, amount: bigint): Promise<{ readonly version: bigint; readonly balances: bigint[][] }>;
   /**
    * Opens a virtual channel V with `peer` through intermediaries, with no transaction; resolves with
    * V's id once our side is locked. The path is given by hand or found in a directory.
@@ -299,8 +299,8 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
       async pay(channelID, amount) {
         const id = channelIdOption(channelID, "pay channelID");
         const value = amountOption(amount, "pay amount", true);
-        await client.pay(id, value);
-        return client.channel(id);
+        const state = await client.pay(id, value);
+        return { version: state.version, balances: state.outcome.balances.map((row) => [...row]) };
       },
       async openVirtualChannel(options) {
         const what = "openVirtualChannel option";
