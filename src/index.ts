@@ -45,6 +45,7 @@ export type {
   SignerOption,
   StoreOption,
 } from "./library/client-options.js";
+export { encryptKeystore } from "./library/keystore.js";
 export type {
   OpenChannelOptions,
   OpenVirtualOptions,
@@ -54,4 +55,3 @@ export type {
 } from "./library/perun-client.js";
 export { createPerunClient } from "./library/perun-client.js";
 export type { KeystoreV3, ScryptParams } from "./node/keystore.js";
-export { encryptKeystore } from "./node/keystore.js";

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmbeddedChain, type EmbeddedPerunChain } from "../chain/perun-chain.js";
 import type { ClientEvent } from "../client/client.js";
 import { PerunError } from "../errors.js";
-import { encryptKeystore } from "../node/keystore.js";
 import type { PerunClientOptions } from "./client-options.js";
+import { encryptKeystore } from "./keystore.js";
 import { createPerunClient, type PerunClient } from "./perun-client.js";
 
 let chain: EmbeddedPerunChain;
