@@ -4,7 +4,7 @@
  * repository (its dependencies from the npm registry or the local cache), and there:
  * - the example of README.md's "Use it as a library" section, cut out of README.md itself so the two
  *   cannot drift, runs with plain `node` (ESM) and type-checks with `tsc` (strict, as JavaScript
- *   with checkJs and as TypeScript);
+ *   with checkJs and as TypeScript), and the package's declaration files check on their own;
  * - `perun-ts`, `perun-ts/channel` and `perun-ts/chain` resolve, and importing them runs nothing:
  *   no native addon loaded, no handle left open, no file written;
  * - the SQLite store works (its native addon installed like any user's) and the `perun` binary runs;
@@ -34,6 +34,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -197,12 +198,19 @@ describe("the npm package", () => {
     const { stdout, stderr } = await timed("example", () => sh("node", ["example.mjs"], project, {}, 60_000));
     expect(stdout.trim()).toBe("[ [ '0.85', '0.15' ] ]");
     expect(stderr).toBe("");
-  });
+  }, 120_000);
 
-  it("type-checks the README example with tsc, as JavaScript and as TypeScript", async () => {
+  it("type-checks the README example with tsc, as JavaScript and as TypeScript; a misuse is an error", async () => {
     const example = readmeExample(readFileSync(join(root, "README.md"), "utf8"));
     writeFileSync(join(project, "example.mjs"), example);
     writeFileSync(join(project, "example-typed.mts"), example);
+    // The checker does see the package's types: a wrong option is an error, and the only one.
+    writeFileSync(
+      join(project, "misuse.mts"),
+      'import { createEmbeddedChain, createPerunClient } from "perun-ts";\n' +
+        "const chain = await createEmbeddedChain();\n" +
+        'await createPerunClient({ signer: "0x01", chain, store: "disk" });\n',
+    );
     writeFileSync(
       join(project, "tsconfig.json"),
       JSON.stringify({
@@ -216,31 +224,48 @@ describe("the npm package", () => {
           checkJs: true,
           noEmit: true,
           types: ["node"],
-          // Our own declaration files are checked too; other packages' are theirs to check.
-          skipLibCheck: false,
+          // As `tsc --init` has it; our own declaration files are checked on their own, below.
+          skipLibCheck: true,
         },
-        files: ["example.mjs", "example-typed.mts"],
+        files: ["example.mjs", "example-typed.mts", "misuse.mts"],
       }),
     );
     const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
-    await timed("tsc", () => sh("node", [tsc, "-p", "tsconfig.json"], project, {}, 120_000));
-    // And the checker does see the package's types: a wrong option is an error.
-    writeFileSync(
-      join(project, "misuse.mts"),
-      'import { createEmbeddedChain, createPerunClient } from "perun-ts";\n' +
-        "const chain = await createEmbeddedChain();\n" +
-        'await createPerunClient({ signer: "0x01", chain, store: "disk" });\n',
+    const out = await timed("tsc", () =>
+      run("node", [tsc, "-p", "tsconfig.json"], { cwd: project }).then(
+        (r) => r.stdout,
+        (e: { stdout?: string }) => e.stdout ?? "",
+      ),
     );
-    writeFileSync(
-      join(project, "tsconfig.misuse.json"),
-      JSON.stringify({ extends: "./tsconfig.json", files: ["misuse.mts"] }),
-    );
-    const misuse = await sh("node", [tsc, "-p", "tsconfig.misuse.json"], project).then(
-      () => "no error",
-      (e: Error) => e.message,
-    );
-    expect(misuse).toMatch(/misuse\.mts\(3,\d+\): error TS\d+: Type '"disk"' is not assignable/);
-  });
+    const errors = out.split("\n").filter((l) => /error TS\d+/.test(l));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^misuse\.mts\(3,\d+\): error TS\d+: Type '"disk"' is not assignable/);
+  }, 180_000);
+
+  it("ships declaration files that type-check on their own, every import resolved", () => {
+    const dist = join(project, "node_modules", "perun-ts", "dist", "src");
+    const entries = ["index", "channel/index", "chain/index"].map((f) => join(dist, `${f}.d.ts`));
+    const program = ts.createProgram(entries, {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noEmit: true,
+      types: ["node"],
+      typeRoots: [join(project, "node_modules", "@types")],
+    });
+    // Only ours: the checker looks into our dependencies' declarations as far as ours use them.
+    const ours = program.getSourceFiles().filter((f) => f.fileName.startsWith(dist));
+    expect(ours.length).toBeGreaterThan(50);
+    const problems = ours
+      .flatMap((f) => [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)])
+      .map(
+        (d) =>
+          `${d.file?.fileName.slice(dist.length + 1)}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`,
+      );
+    expect(problems).toEqual([]);
+  }, 120_000);
 
   it("resolves perun-ts, perun-ts/channel and perun-ts/chain, and importing them runs nothing", async () => {
     const probe = `
@@ -282,7 +307,7 @@ describe("the npm package", () => {
       project,
     );
     expect(deep.stdout.trim()).toBe("ERR_PACKAGE_PATH_NOT_EXPORTED");
-  });
+  }, 120_000);
 
   it("keeps channels in SQLite (the native addon installed) and ships the perun binary", async () => {
     writeFileSync(
@@ -300,5 +325,5 @@ describe("the npm package", () => {
     expect(help.stdout).toMatch(/^perun - Perun state channels/);
     expect(relative(project, tarball)).toMatch(/perun-ts-\d+\.\d+\.\d+\.tgz$/);
     expect(tarball).toMatch(new RegExp(`perun-ts-${pkg.version.replace(/\./g, "\\.")}\\.tgz$`));
-  });
+  }, 120_000);
 });
