@@ -4,7 +4,7 @@
  * the error names the function, the field, what was expected and what arrived (`InvalidArgumentError`,
  * code `INVALID_ARGUMENT`).
  */
-import { isAddress } from "viem";
+import { getAddress, isAddress } from "viem";
 import { isHex } from "./channel/hex.js";
 import type { Address, Hex } from "./channel/types.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -31,12 +31,12 @@ export function onlyFields(o: Record<string, unknown>, allowed: readonly string[
   }
 }
 
-/** A 0x-prefixed 20-byte address (any case). */
+/** A 0x-prefixed 20-byte address (any case), checksummed: the form the client compares and logs. */
 export function addressOption(value: unknown, what: string): Address {
   if (typeof value !== "string" || !isAddress(value, { strict: false })) {
     throw new InvalidArgumentError(what, "a 0x-prefixed 20-byte address", value);
   }
-  return value as Address;
+  return getAddress(value);
 }
 
 /** A channel id: 32 bytes of 0x hex. */

@@ -136,6 +136,7 @@ describe("createPerunClient: a ledger channel", () => {
     await alice1.pay(id, parseEther("0.1"));
     await alice1.close();
     await alice1.close(); // idempotent
+    expect(await codeOf(alice1.pay(id, 1n))).toBe("CLIENT_CLOSED");
 
     const alice2 = await client(3, {
       ...opts,

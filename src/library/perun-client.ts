@@ -144,7 +144,10 @@ export interface PerunClient {
    * balance, and our rental terms if we relay virtual channels (a node's GET /v1/info and /v1/graph).
    */
   directoryEntry(): DirectoryNode;
-  /** Stops watcher, client, transport and store, in that order; idempotent. */
+  /**
+   * Stops watcher, client, transport and store, in that order; idempotent. Operations after it fail
+   * with CLIENT_CLOSED; a new client on the same store resumes every channel.
+   */
   close(): Promise<void>;
 }
 
@@ -263,14 +266,24 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
     });
 
     let closing: Promise<void> | undefined;
+    /** After close(), every operation fails at once instead of waiting on a stopped transport or chain. */
+    const live = (): void => {
+      if (closing) {
+        throw new PerunError("CLIENT_CLOSED", "The client was closed.", {
+          hint: "Create a new client with the same store to go on: it resumes every channel.",
+        });
+      }
+    };
     const self: PerunClient = {
       address: signer.address,
       chainId: chain.chainId,
       url: transport.url,
       addPeer(address, url) {
+        live();
         transport.addPeer(addressOption(address, "addPeer address"), wsUrlOption(url, "addPeer url"));
       },
       async openChannel(options) {
+        live();
         const what = "openChannel option";
         const r = optionsObject(options, "openChannel options");
         onlyFields(
@@ -297,12 +310,14 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
         });
       },
       async pay(channelID, amount) {
+        live();
         const id = channelIdOption(channelID, "pay channelID");
         const value = amountOption(amount, "pay amount", true);
         const state = await client.pay(id, value);
         return { version: state.version, balances: state.outcome.balances.map((row) => [...row]) };
       },
       async openVirtualChannel(options) {
+        live();
         const what = "openVirtualChannel option";
         const r = optionsObject(options, "openVirtualChannel options");
         const common = ["peer", "deposit", "peerDeposit", "seconds", "challengeDuration"];
@@ -342,6 +357,7 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
         });
       },
       async settle(channelID, options = {}) {
+        live();
         const id = channelIdOption(channelID, "settle channelID");
         const opts = optionsObject(options, "settle options");
         onlyFields(opts, ["force"], "settle options");
@@ -356,6 +372,7 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
         return client.settle(id, { force: opts.force === true });
       },
       async dispute(channelID) {
+        live();
         const id = channelIdOption(channelID, "dispute channelID");
         const c = known(id);
         if (c.virtual) throw virtualDispute(c);
