@@ -1,7 +1,10 @@
 /**
- * A connection to an EVM chain: the embedded EDR chain or any JSON-RPC URL
- * (hardhat node, anvil, geth, a testnet). Everything else in src/chain talks to
- * the chain only through this.
+ * A connection to an EVM chain: the embedded EDR chain, any JSON-RPC URL (hardhat node, anvil, geth,
+ * a testnet) or any EIP-1193 provider object (an injected wallet's, another library's). Everything
+ * else in src/chain talks to the chain only through this.
+ *
+ * Transactions are always signed here with the key given to `wallet(key)` and sent raw
+ * (`eth_sendRawTransaction`), so a provider only has to forward requests; it never holds our key.
  */
 import {
   type Account,
@@ -35,13 +38,41 @@ export interface ChainConnection {
   wallet(privateKey: Hex): Wallet;
 }
 
-export type ConnectOptions = { rpcUrl: string } | { embedded: EmbeddedChain };
+export type ConnectOptions =
+  | { rpcUrl: string }
+  | { embedded: EmbeddedChain }
+  | {
+      provider: EIP1193Provider;
+      /** What `url` says (default "eip1193"); for messages only. */
+      name?: string;
+      /** How often to poll for receipts and blocks (ms, default 1,000). */
+      pollingMs?: number;
+    };
+
+/** What `url` says for a connection through an EIP-1193 provider given without a name. */
+export const EIP1193_URL = "eip1193";
 
 export async function connectChain(options: ConnectOptions): Promise<ChainConnection> {
   let transport: Transport;
   let url: string;
   let chainId: number;
-  if ("embedded" in options) {
+  if ("provider" in options) {
+    const provider = options.provider as { request?: unknown } | null | undefined;
+    if (typeof provider !== "object" || provider === null || typeof provider.request !== "function") {
+      throw new InvalidArgumentError(
+        "chain provider",
+        "an EIP-1193 provider (an object with a request({ method, params }) function)",
+        provider,
+      );
+    }
+    url = options.name ?? EIP1193_URL;
+    transport = custom(options.provider, { retryCount: 0 });
+    try {
+      chainId = await createPublicClient({ transport }).getChainId();
+    } catch (cause) {
+      throw new ChainUnreachableError(url, cause);
+    }
+  } else if ("embedded" in options) {
     // No retries: the embedded chain reports reverts without a JSON-RPC code, which viem would
     // otherwise treat as transient and retry with back-off (about 1 s per revert).
     transport = custom(options.embedded.provider, { retryCount: 0 });
@@ -64,18 +95,25 @@ export async function connectChain(options: ConnectOptions): Promise<ChainConnec
     id: chainId,
     name: url === "embedded" ? "perun-embedded" : `chain-${chainId}`,
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-    rpcUrls: { default: { http: [url === "embedded" ? "http://127.0.0.1" : url] } },
+    rpcUrls: { default: { http: [/^(https?|wss?):\/\//.test(url) ? url : "http://127.0.0.1"] } },
   });
   // Local chains mine instantly; poll receipts fast rather than viem's 4 s default.
-  const pollingInterval = url === "embedded" || /127\.0\.0\.1|localhost/.test(url) ? 20 : 1_000;
+  const pollingInterval =
+    "provider" in options && options.pollingMs !== undefined
+      ? options.pollingMs
+      : url === "embedded" || /127\.0\.0\.1|localhost/.test(url)
+        ? 20
+        : 1_000;
   // No cached block number: a caller that just saw a transaction mined must never read an older block.
   const publicClient = createPublicClient({ chain, transport, pollingInterval, cacheTime: 0 });
   const provider: EIP1193Provider =
     "embedded" in options
       ? options.embedded.provider
-      : ({
-          request: (args: { method: string; params?: unknown }) => publicClient.request(args as never),
-        } as EIP1193Provider);
+      : "provider" in options
+        ? options.provider
+        : ({
+            request: (args: { method: string; params?: unknown }) => publicClient.request(args as never),
+          } as EIP1193Provider);
   const wallets = new Map<string, Wallet>();
   return {
     chain,

@@ -23,12 +23,24 @@ export interface PerunDeployment {
   readonly assetHolderETH: Address;
 }
 
+/**
+ * Deploys the Adjudicator and an AssetHolderETH for it, paid by `deployerKey`.
+ *
+ * @example
+ * const { adjudicator, assetHolderETH } = await deployPerun(chain.connection, deployerKey);
+ */
 export async function deployPerun(conn: ChainConnection, deployerKey: Hex): Promise<PerunDeployment> {
   const adj = await deploy(conn, deployerKey, AdjudicatorAbi, AdjudicatorBytecode);
   const eth = await deploy(conn, deployerKey, AssetHolderETHAbi, AssetHolderETHBytecode, [adj.address]);
   return { adjudicator: adj.address, assetHolderETH: eth.address };
 }
 
+/**
+ * Deploys an asset holder for the ERC20 token `token`, answering to `adjudicator`.
+ *
+ * @example
+ * const holder = await deployAssetHolderERC20(chain.connection, deployerKey, chain.contracts.adjudicator, token);
+ */
 export async function deployAssetHolderERC20(
   conn: ChainConnection,
   deployerKey: Hex,
@@ -40,6 +52,12 @@ export async function deployAssetHolderERC20(
   ).address;
 }
 
+/**
+ * Deploys the example apps (PaymentApp, TicTacToeApp).
+ *
+ * @example
+ * const { paymentApp, ticTacToeApp } = await deployApps(chain.connection, deployerKey);
+ */
 export async function deployApps(
   conn: ChainConnection,
   deployerKey: Hex,

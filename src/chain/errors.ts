@@ -16,6 +16,17 @@ export class ChainUnreachableError extends PerunError {
   }
 }
 
+/** No Perun contract where the caller said one is (or not the contract it should be). */
+export class ContractsMissingError extends PerunError {
+  constructor(what: string, address: string, url: string, cause?: unknown) {
+    super("CONTRACTS_MISSING", `No Perun contract at ${what} ${address} on ${url}.`, {
+      details: { what, address, url },
+      hint: "Deploy the contracts (deployContracts() or `perun deploy --rpc <url>`) and pass their addresses.",
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
+}
+
 /** A contract call reverted; `errorName`/`args` come from the contract's custom error when it had one. */
 export class ContractRevertError extends PerunError {
   readonly errorName: string;

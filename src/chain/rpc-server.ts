@@ -23,6 +23,15 @@ interface RpcRequest {
   params?: unknown;
 }
 
+/**
+ * Serves `provider` as a JSON-RPC endpoint over HTTP (host default 127.0.0.1; port 0: any free port).
+ *
+ * @example
+ * const chain = await createEmbeddedChain();
+ * const server = await serveJsonRpc(chain.connection.provider, { port: 8545 });
+ * // other processes: connectChain({ rpcUrl: server.url, contracts: chain.contracts })
+ * await server.close();
+ */
 export async function serveJsonRpc(
   provider: EIP1193Provider,
   options: { host?: string; port?: number } = {},
