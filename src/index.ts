@@ -33,7 +33,6 @@ export type { RentalTerms } from "./channel/fees.js";
 export { rentalFee } from "./channel/fees.js";
 export { DEV_CHAIN_BOUNDS } from "./channel/policy.js";
 export type { Address, Hex } from "./channel/types.js";
-export type { DirectoryLedger, DirectoryNode } from "./cli/path-discovery.js";
 export type { ChannelInfo, ClientEvent, Logger } from "./client/client.js";
 export { InvalidArgumentError, PerunError } from "./errors.js";
 export type {
@@ -55,3 +54,4 @@ export type {
 } from "./library/perun-client.js";
 export { createPerunClient } from "./library/perun-client.js";
 export type { KeystoreV3, ScryptParams } from "./node/keystore.js";
+export type { DirectoryLedger, DirectoryNode } from "./node/path-discovery.js";

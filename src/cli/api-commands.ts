@@ -8,7 +8,7 @@
  * publishes in GET /v1/info (--via-api): rentalFee(terms, deposit + peer deposit, seconds). Over
  * several intermediaries --via, --peer-ledger and --fee (or --via-api) are comma-separated lists in
  * path order. With --auto the path is found instead: the nodes of --directory publish their terms
- * and ledger channels, and `findPath` picks the cheapest path with the capacity (path-discovery.ts).
+ * and ledger channels, and `findPath` picks the cheapest path with the capacity (src/node/path-discovery.ts).
  *
  * Every request carries the node's API secret, found without the user's help when the command runs as
  * the node's user (src/node/api-secret.ts): --api-secret-file, else $PERUN_API_SECRET_FILE, else the
@@ -28,7 +28,7 @@ import {
   discoverPath,
   fetchDirectoryNode,
   parseTerms,
-} from "./path-discovery.js";
+} from "../node/path-discovery.js";
 import { UsageError } from "./usage-error.js";
 
 export interface ApiArgs {
@@ -257,7 +257,7 @@ async function givenPath(
 
 /**
  * The cheapest path with the capacity for V among the nodes of --directory and ours (see
- * path-discovery.ts); printed to `note`, with the channels left out of the graph.
+ * src/node/path-discovery.ts); printed to `note`, with the channels left out of the graph.
  */
 async function autoPath(
   api: ApiClient,

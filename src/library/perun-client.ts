@@ -12,9 +12,9 @@
  */
 import { EthChain } from "../chain/chain-port.js";
 import type { Address, Asset, Hex } from "../channel/types.js";
-import { type DirectoryNode, discoverPath } from "../cli/path-discovery.js";
 import { type ChannelInfo, Client, type ClientEvent } from "../client/client.js";
 import { InvalidArgumentError, PerunError } from "../errors.js";
+import { type DirectoryNode, discoverPath } from "../node/path-discovery.js";
 import {
   addressOption,
   amountOption,

@@ -18,7 +18,7 @@ import {
   discoverPath,
   fetchDirectoryNode,
   parseDirectoryNode,
-} from "./path-discovery.js";
+} from "../node/path-discovery.js";
 
 // Checksummed (as the API publishes them) distinct addresses.
 const A = getAddress("0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
