@@ -32,6 +32,8 @@ export class ChannelTable {
     private readonly deps: Pick<ClientDeps, "transport" | "store" | "apps">,
     private readonly emit: (e: ClientEvent) => void,
     private readonly log: Logger,
+    /** A proposal of ours could not be sent to `peer` (the Resync role delivers it again). */
+    private readonly onUndelivered: (peer: Address) => void = () => {},
   ) {}
 
   /** Loads every record from the store (at start). */
@@ -137,10 +139,14 @@ export class ChannelTable {
         case "send": {
           const msg = e.msg;
           const id = r.channelID;
-          void this.deps.transport.send(this.peerOf(r), toWire(r, msg)).catch((err) => {
+          const peer = this.peerOf(r);
+          void this.deps.transport.send(peer, toWire(r, msg)).catch((err) => {
             this.log("warn", "send failed", { channelID: id, error: errorText(err) });
             // Our proposal never left: whoever waits for the answer learns it now, not at the timeout.
-            if (msg.type === "propose") this.failWaiter(id, msg.state.version, err);
+            if (msg.type === "propose") {
+              this.failWaiter(id, msg.state.version, err);
+              if (msg.state.version > 0n) this.onUndelivered(peer);
+            }
           });
           break;
         }

@@ -72,6 +72,7 @@ export class Client {
     roles.heldLocks = new HeldLocks(ctx, roles);
     roles.virtualEnd = new VirtualChannelEnd(ctx, roles);
     roles.intermediary = new Intermediary(ctx, roles);
+    ctx.undelivered = (peer) => roles.resync.unanswered(peer);
     this.ctx = ctx;
     this.roles = roles;
     this.address = ctx.address;
@@ -196,6 +197,7 @@ export class Client {
   }
 
   close(): Promise<void> {
+    this.roles.resync.close();
     return this.ctx.close();
   }
 

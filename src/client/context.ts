@@ -75,9 +75,17 @@ export class ClientContext {
       graceMs: deps.options?.concludeFinalGraceMs ?? 3_000,
       chainBackoffMs: deps.options?.chainBackoffMs ?? Math.max(1_000, 5 * pollMs),
     };
-    this.table = new ChannelTable(deps, (e) => this.emit(e), this.log);
+    this.table = new ChannelTable(
+      deps,
+      (e) => this.emit(e),
+      this.log,
+      (peer) => this.undelivered(peer),
+    );
     this.updateHandler = (u) => asDecision(checkUpdate(deps.policy, u));
   }
+
+  /** Set by the client: what to do when a proposal of ours could not be delivered. */
+  undelivered: (peer: Address) => void = () => {};
 
   get closed(): boolean {
     return this.isClosed;

@@ -20,6 +20,7 @@ import {
   depositsToSend,
   feeCovers,
   lastIntermediaryDecision,
+  redeliveryDelayMs,
   registrationChangesChain,
   subChannelConcludableAt,
   subStateToRegister,
@@ -292,5 +293,17 @@ describe("registrationChangesChain", () => {
     ],
   ] as const)("%s", (_name, onChain, subs, changes) => {
     expect(registrationChangesChain(onChain, 5n, subs)).toBe(changes);
+  });
+});
+
+describe("redeliveryDelayMs", () => {
+  it.each([
+    [0, 100],
+    [1, 200],
+    [3, 800],
+    [9, 30_000],
+    [1_000, 30_000],
+  ])("after %i attempts: %i ms", (attempt, ms) => {
+    expect(redeliveryDelayMs(attempt, 100, 30_000)).toBe(ms);
   });
 });

@@ -171,3 +171,12 @@ export function registrationChangesChain(
   if (onChain.version < version) return true;
   return subs.some((s) => s.onChain?.phase === DisputePhase.DISPUTE && s.onChain.version < s.ours);
 }
+
+/**
+ * How long to wait before delivering an unanswered update again, after `attempt` earlier attempts:
+ * doubling from `baseMs` up to `maxMs`, so a hub that comes back is not hit by every peer at once
+ * forever, and a peer that comes back is found within `maxMs`.
+ */
+export function redeliveryDelayMs(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+}

@@ -79,3 +79,20 @@ export class ProposalDroppedError extends PerunError {
     super("PROPOSAL_DROPPED", `Our proposal was dropped: ${reason}.`, { hint: "Retry on the new state." });
   }
 }
+
+/**
+ * Our last update of a channel has not reached the peer (or the peer did not answer it): the channel
+ * waits for it, and we deliver it again, with back-off, until the peer signs or refuses it.
+ */
+export class PeerOfflineError extends PerunError {
+  constructor(channelID: Hex, peer: string) {
+    super(
+      "PEER_OFFLINE",
+      `${peer} has not answered our last update of channel ${channelID}: it seems offline.`,
+      {
+        details: { channelID, peer },
+        hint: "We keep delivering that update; the channel is usable again as soon as the peer is back. Its funds are safe meanwhile.",
+      },
+    );
+  }
+}

@@ -33,6 +33,8 @@ import type { ClientContext } from "./context.js";
 import {
   ChannelBusyError,
   LockedFundsError,
+  PeerOfflineError,
+  PeerTimeoutError,
   ProposalDroppedError,
   UnknownChannelError,
   UpdateRejectedError,
@@ -243,6 +245,13 @@ export class LedgerChannels {
     const { table } = this.ctx;
     const done = await table.inQueue(channelID, async () => {
       const rec = table.record(channelID);
+      const m = rec.machine;
+      if (
+        m.phase === "Signing" &&
+        m.pending?.proposer === m.idx &&
+        this.roles.resync.isRedelivering(table.peerOf(rec))
+      )
+        throw new PeerOfflineError(channelID, table.peerOf(rec));
       if (rec.machine.phase !== "Acting") throw new ChannelBusyError(channelID, rec.machine.phase);
       if (this.roles.virtual.heldIn(channelID)) {
         throw new ChannelBusyError(channelID, "holding a lock proposal");
@@ -250,7 +259,14 @@ export class LedgerChannels {
       // Wrapped: returning the promise itself would hold the queue until the peer answers.
       return this.propose(rec, build);
     });
-    return this.ctx.withTimeout(done.waiter, `update ${channelID}`, table.peerOf(table.record(channelID)));
+    const peer = table.peerOf(table.record(channelID));
+    try {
+      return await this.ctx.withTimeout(done.waiter, `update ${channelID}`, peer);
+    } catch (err) {
+      // Unanswered: the update stays ours to deliver until the peer signs or refuses it.
+      if (err instanceof PeerTimeoutError) this.roles.resync.unanswered(peer);
+      throw err;
+    }
   }
 
   /** Signs and sends `build(current)` in channel `rec` (Acting, in its queue); the waiter resolves once signed. */

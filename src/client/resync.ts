@@ -3,17 +3,84 @@
  * each side sends its newest fully signed state of every active channel they share; the machine keeps
  * the newer one and voids a proposal the peer never signed. A peer that proposes a version we already
  * hold is behind: it gets our newest state.
+ *
+ * Liveness: an update of ours that could not be sent, or that the peer did not answer, is delivered
+ * again with back-off (the same proposal, signature and all: the peer signs it, refuses it, or tells
+ * us it signed it already) until the channel leaves Signing. Sending dials the peer, so a peer that
+ * cannot dial us (it restarted and does not know our address) still finds us. Meanwhile a new update
+ * on that channel fails fast with PEER_OFFLINE, not CHANNEL_BUSY.
  */
 import type { Machine } from "../channel/machine.js";
 import type { Address, Hex } from "../channel/types.js";
 import type { ChannelRecord } from "../store/store.js";
 import type { ClientContext } from "./context.js";
+import { redeliveryDelayMs } from "./decisions.js";
 import { sameAddress } from "./util.js";
+
+/** Longest wait between two deliveries of an unanswered update (ms). */
+const MAX_REDELIVERY_MS = 30_000;
 
 export const ACTIVE: readonly Machine["phase"][] = ["InitSigning", "Funding", "Acting", "Signing", "Final"];
 
 export class Resync {
+  /** Peers with an unanswered update of ours: the next delivery's timer. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Deliveries tried per peer since its last answer. */
+  private readonly attempts = new Map<string, number>();
+
   constructor(private readonly ctx: ClientContext) {}
+
+  /** Our update to `peer` was not delivered or not answered: deliver it again (with back-off). */
+  unanswered(peer: Address): void {
+    const key = peer.toLowerCase();
+    if (this.ctx.closed || this.timers.has(key)) return;
+    const attempt = this.attempts.get(key) ?? 0;
+    const base = Math.max(100, Math.floor(this.ctx.timing.peerTimeoutMs / 10));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(key);
+        void this.redeliver(peer).catch(() => undefined);
+      },
+      redeliveryDelayMs(attempt, base, MAX_REDELIVERY_MS),
+    );
+    timer.unref();
+    this.timers.set(key, timer);
+  }
+
+  /** Whether an update of ours to `peer` is being delivered again (the peer seems offline). */
+  isRedelivering(peer: Address): boolean {
+    const key = peer.toLowerCase();
+    return this.timers.has(key) || (this.attempts.get(key) ?? 0) > 0;
+  }
+
+  /** Every update of ours still waiting for `peer`'s answer goes out again; then we check again later. */
+  private async redeliver(peer: Address): Promise<void> {
+    const { table, deps } = this.ctx;
+    const key = peer.toLowerCase();
+    const waiting = table.all().filter((r) => {
+      const m = r.machine;
+      return sameAddress(table.peerOf(r), peer) && m.phase === "Signing" && m.pending?.proposer === m.idx;
+    });
+    if (this.ctx.closed || waiting.length === 0) {
+      this.attempts.delete(key);
+      return;
+    }
+    this.attempts.set(key, (this.attempts.get(key) ?? 0) + 1);
+    for (const rec of waiting) {
+      const p = rec.machine.pending;
+      const sig = p?.sigs[rec.machine.idx];
+      if (!p || !sig) continue;
+      await deps.transport
+        .send(peer, { type: "update", channelID: rec.channelID, from: rec.machine.idx, state: p.state, sig })
+        .catch(() => undefined);
+    }
+    this.unanswered(peer);
+  }
+
+  close(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
 
   /** A peer (re)connected: every active channel with it is synced. */
   async syncWith(peer: Address): Promise<void> {

@@ -65,6 +65,8 @@ export interface World {
     opts?: {
       store?: Store;
       chain?: ChainPort;
+      /** Default: a transport on the world's in-memory network. */
+      transport?: Transport;
       options?: ClientOptions;
       policy?: Partial<SigningPolicyInput>;
     },
@@ -114,7 +116,7 @@ export async function world(): Promise<World> {
       const store = opts.store ?? createMemoryStore();
       const chain = opts.chain ?? new EthChain(conn, adjudicator, key);
       const logs: string[] = [];
-      const transport = net.transport(signer);
+      const transport = opts.transport ?? net.transport(signer);
       const client = new Client({
         log: (level, message, details) => logs.push(`${level}: ${message} ${JSON.stringify(details ?? {})}`),
         policy: policy(opts.policy),
