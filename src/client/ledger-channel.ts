@@ -41,7 +41,7 @@ import {
 } from "./errors.js";
 import type { Roles } from "./roles.js";
 import type { OpenChannelRequest } from "./types.js";
-import { clamp, errorText, random32, sameAddress } from "./util.js";
+import { clamp, errorText, random32, sameAddress, sleep } from "./util.js";
 
 /** Challenge duration of a channel opened without one, moved into the policy's bounds. */
 export const DEFAULT_CHALLENGE_DURATION = 60n;
@@ -314,15 +314,13 @@ export class LedgerChannels {
     }
     const closedP = table.waitClosed(channelID);
     if (!opts.force) {
-      if (table.record(channelID).machine.phase === "Acting") {
-        try {
-          await this.proposeFinal(channelID);
-        } catch (err) {
-          this.ctx.log("warn", "cooperative close failed; settling by dispute", {
-            channelID,
-            error: String(err),
-          });
-        }
+      try {
+        await this.closeCooperatively(channelID);
+      } catch (err) {
+        this.ctx.log("warn", "cooperative close failed; settling by dispute", {
+          channelID,
+          error: String(err),
+        });
       }
       const now = table.record(channelID);
       if (now.machine.phase === "Final") {
@@ -333,6 +331,29 @@ export class LedgerChannels {
     }
     await this.roles.disputes.dispute(channelID);
     await closedP;
+  }
+
+  /**
+   * Proposes the final state once the updates in flight are done: our own ones queued before this
+   * (the `local:` queue) and one being decided (Signing) for at most a peer timeout. A final state that
+   * loses the tie-break against a concurrent update of the peer is proposed again on the new state.
+   */
+  private async closeCooperatively(channelID: Hex): Promise<void> {
+    const { table } = this.ctx;
+    await table.inQueue(`local:${channelID}` as Hex, async () => {
+      const until = Date.now() + this.ctx.timing.peerTimeoutMs;
+      while (table.record(channelID).machine.phase === "Signing" && Date.now() < until) {
+        await sleep(Math.min(this.ctx.timing.pollMs, 50));
+      }
+      for (let attempt = 0; table.record(channelID).machine.phase === "Acting"; attempt++) {
+        try {
+          await this.proposeFinal(channelID);
+          return;
+        } catch (err) {
+          if (!(err instanceof ProposalDroppedError) || attempt >= 5) throw err;
+        }
+      }
+    });
   }
 
   /** A peer's message about one of our channels: an update proposal, an answer to ours, or a sync. */

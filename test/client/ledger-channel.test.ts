@@ -41,6 +41,29 @@ async function openFunded(a: Party, b: Party, extra: Partial<OpenChannelRequest>
 }
 
 describe("ledger channel through the client", () => {
+  it("a cooperative close asked for while payments are in flight (ours and the peer's) waits for them and closes cooperatively", async () => {
+    const [alice, bob] = await pair(1, 2);
+    const id = await openFunded(alice, bob);
+    const ours = Array.from({ length: 20 }, () => alice.client.pay(id, parseEther("0.01")));
+    const theirs = Array.from({ length: 5 }, () => bob.client.pay(id, parseEther("0.01")).catch(() => null));
+    const closed = alice.client.settle(id);
+    const paid = await Promise.all(ours);
+    const bobPaid = (await Promise.all(theirs)).filter((x) => x !== null).length;
+    await closed;
+    expect(paid).toHaveLength(20);
+    // No dispute: the final state was signed by both and concluded as such.
+    expect(alice.events.some((e) => e.type === "disputed")).toBe(false);
+    await until(() => bob.client.channel(id).phase === "Withdrawn", 10_000, "Bob withdrew");
+    const bobGot = bob.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
+    const aliceGot = alice.events.flatMap((e) =>
+      e.type === "withdrawn" && e.channelID === id ? e.amounts : [],
+    );
+    const moved = parseEther("0.2") - BigInt(bobPaid) * parseEther("0.01");
+    expect(aliceGot).toEqual([parseEther("1") - moved]);
+    expect(bobGot).toEqual([parseEther("1") + moved]);
+    for (const p of [alice, bob]) await p.stop();
+  });
+
   it("opens, makes payments both ways, closes cooperatively; on-chain payouts match the last state", async () => {
     const [alice, bob] = await pair(1, 2);
     const id = await alice.client.openChannel({
