@@ -119,6 +119,16 @@ async function main(): Promise<void> {
     "|---|---:|",
     `| V updates/s (same setup: ledger ${virtual.ledgerUpdatesPerSecondSameSetup}/s) | ${virtual.updatesPerSecond} (${virtual.ratioToLedger}x) |`,
     `| messages received by the intermediaries per payment | ${virtual.intermediaryMessagesPerPayment} |`,
+    "",
+    `| one intermediary, ${virtual.hubScale.cycles} Vs opened and closed one after another | figure |`,
+    "|---|---:|",
+    ...Object.entries(virtual.hubScale.virtualOpensPerSecond).map(
+      ([n, v]) => `| V opens/s around V number ${n} | ${v} |`,
+    ),
+    `| last / first | ${virtual.hubScale.lastToFirst} |`,
+    ...Object.entries(virtual.hubScale.intermediaryRecords).map(
+      ([n, v]) => `| her V records in the store after ${n} Vs | ${v} |`,
+    ),
   ].join("\n");
   const disputeTable = virtualDisputeTable(virtualDispute.intermediaries1, virtualDispute.intermediaries3);
   writeFileSync(

@@ -22,6 +22,7 @@ import { privateKeyToSigner } from "../src/channel/signer.js";
 import type { Address, Hex } from "../src/channel/types.js";
 import { Client } from "../src/client/client.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
+import type { Store } from "../src/store/store.js";
 import { Watcher } from "../src/watcher/watcher.js";
 import { createWsTransport, type WsTransport } from "../src/wire/ws-transport.js";
 
@@ -37,6 +38,18 @@ export interface VirtualRecord {
   /** Messages received by all three intermediaries together during the payments, per payment. */
   readonly intermediaryMessagesPerPayment: number;
   readonly rounds: number;
+  /**
+   * An intermediary's cost per virtual channel as she serves many: V opened and closed `cycles` times
+   * through I1; opens per second over the first 50 and over the last 50, and her store's records (V
+   * contexts, final states, held locks) after 10 cycles and after all of them (issue: they grew with
+   * every V ever served).
+   */
+  readonly hubScale: {
+    readonly cycles: number;
+    readonly virtualOpensPerSecond: Readonly<Record<string, number>>;
+    readonly lastToFirst: number;
+    readonly intermediaryRecords: Readonly<Record<string, number>>;
+  };
   readonly note: string;
 }
 
@@ -52,6 +65,7 @@ interface BenchParty {
   readonly client: Client;
   readonly transport: WsTransport;
   readonly watcher: Watcher;
+  readonly store: Store;
   readonly address: Address;
   inbound: number;
 }
@@ -78,7 +92,7 @@ function unlocked(members: readonly BenchParty[], id: Hex): boolean {
   });
 }
 
-export async function measureVirtual(payments = 1_000, rounds = 5): Promise<VirtualRecord> {
+export async function measureVirtual(payments = 1_000, rounds = 5, cycles = 1_000): Promise<VirtualRecord> {
   const embedded = await createEmbeddedChain();
   const conn = await connectChain({ embedded });
   const { adjudicator, assetHolderETH } = await deployPerun(conn, devKey(0));
@@ -110,7 +124,15 @@ export async function measureVirtual(payments = 1_000, rounds = 5): Promise<Virt
       await client.start();
       const watcher = new Watcher(chain, store, client, { pollMs: 100 });
       await watcher.start();
-      const party: BenchParty = { name, client, transport, watcher, address: signer.address, inbound: 0 };
+      const party: BenchParty = {
+        name,
+        client,
+        transport,
+        watcher,
+        store,
+        address: signer.address,
+        inbound: 0,
+      };
       transport.onMessage(() => {
         party.inbound++;
       });
@@ -203,6 +225,32 @@ export async function measureVirtual(payments = 1_000, rounds = 5): Promise<Virt
       for (let i = 0; i < perRound; i++) await alice.client.pay(lA1, 1n);
       lMs += performance.now() - t;
     }
+    await closeV("intermediaries3", vid);
+
+    // Many Vs through one intermediary, one after another: does her cost per V stay the same?
+    const records = () =>
+      ["virtual.context", "virtual.final", "virtual.held"].reduce(
+        (n, k) => n + i1.store.listRecords(k).length,
+        0,
+      );
+    const window = 50;
+    const openMs: number[] = [];
+    const rows: Record<string, number> = {};
+    for (let c = 1; c <= cycles; c++) {
+      const { id, ms } = await openV("intermediaries1");
+      openMs.push(ms);
+      await closeV("intermediaries1", id);
+      if (c === 10 || c === cycles) {
+        // Records of an ended V go at her next clock tick (the watcher's, every 100 ms): let a few pass.
+        await new Promise((r) => setTimeout(r, 500));
+        rows[String(c)] = records();
+      }
+    }
+    const perSecond = (ms: number[]) =>
+      Math.round((ms.length / (ms.reduce((a, b) => a + b, 0) / 1000)) * 10) / 10;
+    const first = perSecond(openMs.slice(0, window));
+    const last = perSecond(openMs.slice(-window));
+
     const vRate = (turns * perRound) / (vMs / 1000);
     const lRate = (turns * perRound) / (lMs / 1000);
     return {
@@ -219,6 +267,12 @@ export async function measureVirtual(payments = 1_000, rounds = 5): Promise<Virt
       ratioToLedger: Math.round((vRate / lRate) * 100) / 100,
       intermediaryMessagesPerPayment: hubMsgs / (turns * perRound),
       rounds,
+      hubScale: {
+        cycles,
+        virtualOpensPerSecond: { [String(window)]: first, [String(cycles)]: last },
+        lastToFirst: Math.round((last / first) * 100) / 100,
+        intermediaryRecords: rows,
+      },
       note:
         "one process, five clients (Alice, I1, I2, I3, Bob) over WebSocket loopback with SQLite stores and " +
         "watchers; open = V proposed until both ends funded, close = final state until every ledger channel " +
