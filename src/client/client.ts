@@ -24,6 +24,7 @@
  */
 import type { ChannelUpdateEvent } from "../chain/chain-port.js";
 import type { Address, Hex, State } from "../channel/types.js";
+import type { ChannelRecord } from "../store/store.js";
 import type { Inbound } from "../wire/messages.js";
 import { ChainFollower } from "./chain-follower.js";
 import { ClientContext } from "./context.js";
@@ -119,36 +120,38 @@ export class Client {
 
   /** Channels with their phase, version and balances. */
   channels(): ChannelInfo[] {
-    const { table } = this.ctx;
-    return table
+    return this.ctx.table
       .all()
       .filter((r) => r.meta.abandoned === undefined)
-      .map((r) => {
-        const cur = r.machine.current?.state ?? null;
-        return {
-          channelID: r.channelID,
-          peer: table.peerOf(r),
-          idx: r.machine.idx,
-          phase: r.machine.phase,
-          version: cur?.version ?? null,
-          balances: cur ? cur.outcome.balances.map((row) => [...row]) : null,
-          assets: cur?.outcome.assets ?? r.machine.pending?.state.outcome.assets ?? [],
-          ...(r.meta.virtual
-            ? {
-                virtual: {
-                  path: (r.meta.virtual as { path: Address[] }).path,
-                  unlocked: r.meta.unlocked === true,
-                },
-              }
-            : {}),
-        };
-      });
+      .map((r) => this.info(r));
   }
 
+  /** One channel (a direct lookup: callers poll it). */
   channel(channelID: Hex): ChannelInfo {
-    const info = this.channels().find((c) => c.channelID.toLowerCase() === channelID.toLowerCase());
-    if (!info) throw new UnknownChannelError(channelID);
-    return info;
+    const r = this.ctx.table.find(channelID);
+    if (!r || r.meta.abandoned !== undefined) throw new UnknownChannelError(channelID);
+    return this.info(r);
+  }
+
+  private info(r: ChannelRecord): ChannelInfo {
+    const cur = r.machine.current?.state ?? null;
+    return {
+      channelID: r.channelID,
+      peer: this.ctx.table.peerOf(r),
+      idx: r.machine.idx,
+      phase: r.machine.phase,
+      version: cur?.version ?? null,
+      balances: cur ? cur.outcome.balances.map((row) => [...row]) : null,
+      assets: cur?.outcome.assets ?? r.machine.pending?.state.outcome.assets ?? [],
+      ...(r.meta.virtual
+        ? {
+            virtual: {
+              path: (r.meta.virtual as { path: Address[] }).path,
+              unlocked: r.meta.unlocked === true,
+            },
+          }
+        : {}),
+    };
   }
 
   /** See LedgerChannels.openChannel. */
