@@ -8,6 +8,7 @@
 import { checkUpdate } from "../channel/policy.js";
 import type { Address, Hex } from "../channel/types.js";
 import { PerunError } from "../errors.js";
+import type { WireMsg } from "../wire/messages.js";
 import { ChannelTable } from "./channel-table.js";
 import { FundingTimeoutError, PeerTimeoutError } from "./errors.js";
 import type { ClientDeps, ClientEvent, Logger, ProposalHandler, UpdateHandler } from "./types.js";
@@ -119,6 +120,23 @@ export class ClientContext {
       return await Promise.race([p, timeout]);
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Sends our proposal `msg` (a channel or virtual channel proposal with id `proposalID`) to `peer` and
+   * waits, at most a peer timeout, for that peer's signature on it; `onSent` runs once it left. The
+   * waiter is gone afterwards whatever happened, so a late answer counts for nothing.
+   */
+  async askPeer(proposalID: Hex, peer: Address, msg: WireMsg, what: string, onSent = () => {}): Promise<Hex> {
+    const answer = this.proposals.expect(proposalID, peer);
+    try {
+      await this.deps.transport.send(peer, msg);
+      onSent();
+      return await this.withTimeout(answer, what, peer);
+    } finally {
+      // Also when the send failed: nobody awaits the answer then, so close() must not reject it.
+      this.proposals.done(proposalID);
     }
   }
 

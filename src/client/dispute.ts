@@ -73,10 +73,7 @@ export class Disputes {
     if (!rec || !cur) return;
     // A virtual channel already unlocked from our ledger channel is none of that channel's business.
     if (rec0.machine.params.virtualChannel && !locksSubChannel(cur.state, rec0.channelID)) return;
-    const key = `register:${rec.channelID.toLowerCase()}`;
-    if (this.busy.has(key)) return;
-    this.busy.add(key);
-    try {
+    return this.once(`register:${rec.channelID.toLowerCase()}`, async () => {
       const subs: SignedSub[] = [];
       for (const sa of cur.state.outcome.locked) {
         const sub = await this.roles.subStates.toRegister(sa.ID);
@@ -100,13 +97,11 @@ export class Disputes {
         { params: rec.machine.params, state: cur.state, sigs: cur.sigs as Hex[] },
         subs,
       );
-    } catch (err) {
+    }).catch((err) =>
       // Someone registered the same or a newer state first, or the dispute moved on: the watcher's
       // events tell us what is on chain.
-      this.ctx.log("warn", "register failed", { channelID: rec.channelID, error: errorText(err) });
-    } finally {
-      this.busy.delete(key);
-    }
+      this.ctx.log("warn", "register failed", { channelID: rec.channelID, error: errorText(err) }),
+    );
   }
 
   /**
@@ -153,8 +148,7 @@ export class Disputes {
       if (!this.concludeDueAt.has(key)) this.concludeDueAt.set(key, Date.now());
       return;
     }
-    this.busy.add(key);
-    try {
+    return this.once(key, async () => {
       const d = await deps.chain.dispute(rec.channelID);
       if (!d || d.phase === DisputePhase.CONCLUDED) return;
       const m = rec.machine;
@@ -192,45 +186,35 @@ export class Disputes {
         subStates.push(match.state);
       }
       await deps.chain.conclude(m.params, state, subStates);
-    } catch (err) {
+    }).catch((err) =>
       this.ctx.log("warn", "conclude failed (will retry)", {
         channelID: rec.channelID,
         error: errorText(err),
-      });
-    } finally {
-      this.busy.delete(key);
-    }
+      }),
+    );
   }
 
   /** Concludes a final state signed by both (no dispute, no waiting). */
   async concludeFinalOnChain(rec: ChannelRecord): Promise<void> {
     const { deps } = this.ctx;
-    const key = `concludeFinal:${rec.channelID}`;
-    if (this.busy.has(key)) return;
-    this.busy.add(key);
-    try {
+    return this.once(`concludeFinal:${rec.channelID}`, async () => {
       const d = await deps.chain.dispute(rec.channelID);
       if (d && d.phase === DisputePhase.CONCLUDED) return; // the peer was first; the watcher will see it
       const cur = rec.machine.current;
       if (!cur || !cur.state.isFinal) return;
       await deps.chain.concludeFinal(rec.machine.params, cur.state, cur.sigs as Hex[]);
-    } catch (err) {
+    }).catch((err) =>
       this.ctx.log("warn", "concludeFinal failed (will retry)", {
         channelID: rec.channelID,
         error: errorText(err),
-      });
-    } finally {
-      this.busy.delete(key);
-    }
+      }),
+    );
   }
 
   /** Withdraws whatever the asset holders hold for us in this concluded channel. */
   async withdrawAll(channelID: Hex): Promise<void> {
     const { table, deps, address } = this.ctx;
-    const key = `withdraw:${channelID}`;
-    if (this.busy.has(key)) return;
-    this.busy.add(key);
-    try {
+    return this.once(`withdraw:${channelID}`, async () => {
       const rec = table.record(channelID);
       if (rec.machine.phase !== "Withdrawing") return;
       const state = (rec.machine.current?.state ?? rec.machine.pending?.state) as State;
@@ -254,10 +238,8 @@ export class Disputes {
       });
       this.ctx.emit({ type: "withdrawn", channelID, amounts });
       table.closedNow(channelID);
-    } catch (err) {
-      this.ctx.log("warn", "withdraw failed (will retry)", { channelID, error: errorText(err) });
-    } finally {
-      this.busy.delete(key);
-    }
+    }).catch((err) =>
+      this.ctx.log("warn", "withdraw failed (will retry)", { channelID, error: errorText(err) }),
+    );
   }
 }

@@ -109,29 +109,15 @@ export class LedgerChannels {
     };
     // Persist our signed initial state before it leaves.
     table.persist(rec);
-    const answer = this.ctx.proposals.expect(proposalID, req.peer);
     let peerSig: Hex;
     try {
-      try {
-        await deps.transport.send(req.peer, {
-          type: "channelProposal",
-          proposalID,
-          params,
-          initial,
-          sig,
-          fundingTimeout,
-        });
-      } catch (err) {
-        // Never sent: nobody will await the answer, so close() must not reject it (unhandled).
-        this.ctx.proposals.done(proposalID);
-        throw err;
-      }
-      this.ctx.emit({ type: "proposed", channelID: machine.channelID, peer: req.peer });
-      try {
-        peerSig = await this.ctx.withTimeout(answer, `the channel proposal`, req.peer);
-      } finally {
-        this.ctx.proposals.done(proposalID);
-      }
+      peerSig = await this.ctx.askPeer(
+        proposalID,
+        req.peer,
+        { type: "channelProposal", proposalID, params, initial, sig, fundingTimeout },
+        "the channel proposal",
+        () => this.ctx.emit({ type: "proposed", channelID: rec.channelID, peer: req.peer }),
+      );
     } catch (err) {
       // Refused, unanswered or unsent: we deposited nothing. Should the peer have signed after all,
       // its own funding deadline recovers its deposit; the channel is nothing to us.

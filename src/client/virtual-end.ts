@@ -118,20 +118,23 @@ export class VirtualChannelEnd {
       fundingDeadline: null,
       meta: { proposalID, role: "proposer", virtual },
     });
-    const answer = this.ctx.proposals.expect(proposalID, req.peer);
     try {
-      await deps.transport.send(req.peer, {
-        type: "virtualProposal",
+      const peerSig = await this.ctx.askPeer(
         proposalID,
-        path,
-        ledgerIDs,
-        params,
-        initial,
-        sig: t.machine.pending?.sigs[0] as Hex,
-        fees,
-        expiry,
-      });
-      const peerSig = await this.ctx.withTimeout(answer, "the virtual channel proposal", req.peer);
+        req.peer,
+        {
+          type: "virtualProposal",
+          proposalID,
+          path,
+          ledgerIDs,
+          params,
+          initial,
+          sig: t.machine.pending?.sigs[0] as Hex,
+          fees,
+          expiry,
+        },
+        "the virtual channel proposal",
+      );
       await table.inQueue(vID, async () => {
         const r = table.record(vID);
         if (r.machine.phase === "InitSigning") table.apply(r, receiveAcceptance(r.machine, peerSig, 1, 0n));
@@ -141,8 +144,6 @@ export class VirtualChannelEnd {
       // without our context reaching the intermediaries).
       await table.abandon(vID, "InitSigning", errorText(err));
       throw err;
-    } finally {
-      this.ctx.proposals.done(proposalID);
     }
     await this.lockVirtual(vID, 0);
     return vID;

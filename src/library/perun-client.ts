@@ -292,11 +292,7 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
           "openChannel options",
         );
         const peer = notSelf(addressOption(r.peer, `${what} peer`), `${what} peer`);
-        const deposit = amountOption(r.deposit, `${what} deposit`);
-        const peerDeposit = amountOption(r.peerDeposit ?? 0n, `${what} peerDeposit`);
-        if (deposit + peerDeposit === 0n) {
-          throw new InvalidArgumentError(`${what} deposit`, "positive, or peerDeposit positive", deposit);
-        }
+        const { deposit, peerDeposit } = depositsOption(r, what);
         const symbol = r.asset ?? (assets.ETH !== undefined ? "ETH" : Object.keys(assets)[0]);
         if (typeof symbol !== "string" || !Object.hasOwn(assets, symbol)) {
           throw new InvalidArgumentError(`${what} asset`, `one of ${Object.keys(assets).join(", ")}`, symbol);
@@ -328,11 +324,7 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
           "openVirtualChannel options",
         );
         const peer = notSelf(addressOption(r.peer, `${what} peer`), `${what} peer`);
-        const deposit = amountOption(r.deposit, `${what} deposit`);
-        const peerDeposit = amountOption(r.peerDeposit ?? 0n, `${what} peerDeposit`);
-        if (deposit + peerDeposit === 0n) {
-          throw new InvalidArgumentError(`${what} deposit`, "positive, or peerDeposit positive", deposit);
-        }
+        const { deposit, peerDeposit } = depositsOption(r, what);
         const secs = integerOption(r.seconds, `${what} seconds`, 1n, 1n << 32n);
         const route = byHand
           ? routeOption(r)
@@ -486,4 +478,14 @@ function virtualDispute(c: ChannelInfo): PerunError {
       hint: "Settle it cooperatively, or dispute the ledger channel that locks it (settle(ledger, { force: true })).",
     },
   );
+}
+
+/** Our deposit and the peer's (default 0) of an open request: amounts in wei, not both zero. */
+function depositsOption(r: Record<string, unknown>, what: string): { deposit: bigint; peerDeposit: bigint } {
+  const deposit = amountOption(r.deposit, `${what} deposit`);
+  const peerDeposit = amountOption(r.peerDeposit ?? 0n, `${what} peerDeposit`);
+  if (deposit + peerDeposit === 0n) {
+    throw new InvalidArgumentError(`${what} deposit`, "positive, or peerDeposit positive", deposit);
+  }
+  return { deposit, peerDeposit };
 }
