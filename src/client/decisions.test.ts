@@ -17,6 +17,7 @@ import {
 import {
   chainDuty,
   chainTurn,
+  changesLocks,
   depositsToSend,
   feeCovers,
   lastIntermediaryDecision,
@@ -305,5 +306,31 @@ describe("redeliveryDelayMs", () => {
     [1_000, 30_000],
   ])("after %i attempts: %i ms", (attempt, ms) => {
     expect(redeliveryDelayMs(attempt, 100, 30_000)).toBe(ms);
+  });
+});
+
+describe("changesLocks", () => {
+  const p = ledgerParams([ALICE, INGRID], 1n);
+  const V = virtualFixture([ETH], [[3n, 2n]]);
+  const plain = ledgerState(p, [ETH], [[10n, 10n]]);
+  const locked = lockInLedger(plain, p, { id: V.id, initial: V.initial }, { left: 0, right: 1 });
+  const sub = locked.outcome.locked[0] as State["outcome"]["locked"][number];
+  const changed: State = {
+    ...locked,
+    outcome: { ...locked.outcome, locked: [{ ...sub, balances: [1n] }] },
+  };
+  it.each([
+    [
+      "a payment: no",
+      plain,
+      { ...plain, version: 4n, outcome: { ...plain.outcome, balances: [[9n, 11n]] } },
+      false,
+    ],
+    ["a lock: yes", plain, locked, true],
+    ["an unlock: yes", locked, plain, true],
+    ["a lock changed in place: yes", locked, changed, true],
+    ["the same locks: no", locked, { ...locked, version: 9n }, false],
+  ] as const)("%s", (_name, a, b, yes) => {
+    expect(changesLocks(a, b)).toBe(yes);
   });
 });

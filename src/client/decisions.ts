@@ -8,7 +8,7 @@ import { DisputePhase } from "../chain/adjudicator.js";
 import { hashState } from "../channel/hash.js";
 import { concludableAt, type Machine } from "../channel/machine.js";
 import type { Address, Hex, State } from "../channel/types.js";
-import { intermediaryLocksMatch, type LedgerUpdate } from "../channel/virtual.js";
+import { diffLocked, intermediaryLocksMatch, type LedgerUpdate } from "../channel/virtual.js";
 import type { Decision } from "./types.js";
 
 export type DepositStep =
@@ -179,4 +179,14 @@ export function registrationChangesChain(
  */
 export function redeliveryDelayMs(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+}
+
+/**
+ * Whether `next` locks or unlocks a sub-channel against `current` (added, removed, or changed in
+ * place): such an update goes through the lock protocol (held, decided, re-proposed by its own loop),
+ * not through the plain update path nor its redelivery.
+ */
+export function changesLocks(current: State, next: State): boolean {
+  const { added, removed } = diffLocked(current.outcome.locked, next.outcome.locked);
+  return added.length + removed.length > 0;
 }

@@ -25,11 +25,11 @@ import { checkLedgerChannel, enforce } from "../channel/policy.js";
 import type { Address, Hex, State } from "../channel/types.js";
 import { ZERO_ADDRESS } from "../channel/types.js";
 import { validateParams, validateState } from "../channel/validation.js";
-import { diffLocked } from "../channel/virtual.js";
 import { PerunError } from "../errors.js";
 import type { ChannelRecord } from "../store/store.js";
 import type { WireMsg } from "../wire/messages.js";
 import type { ClientContext } from "./context.js";
+import { changesLocks } from "./decisions.js";
 import {
   ChannelBusyError,
   LockedFundsError,
@@ -431,7 +431,7 @@ export class LedgerChannels {
     }
     table.dropEffects(t.effects);
     const current = r.machine.current?.state as State;
-    if (r.machine.params.ledgerChannel && locksChanged(current, msg.state)) {
+    if (r.machine.params.ledgerChannel && changesLocks(current, msg.state)) {
       // A lock or unlock: held (nothing else is signed in this channel meanwhile) and decided by the
       // HeldLocks role, leaving the queue free for the peer's other messages.
       this.roles.heldLocks.hold(r, t.machine, current, msg);
@@ -472,10 +472,4 @@ export class LedgerChannels {
       table.apply(r, receiveRejection(r.machine, 1 - r.machine.idx, version, reason));
     });
   }
-}
-
-/** Whether the locked sub-allocations differ in any way: added, removed, or changed in place. */
-function locksChanged(a: State, b: State): boolean {
-  const { added, removed } = diffLocked(a.outcome.locked, b.outcome.locked);
-  return added.length + removed.length > 0;
 }

@@ -5,7 +5,7 @@
  * hold is behind: it gets our newest state.
  *
  * Liveness: an update of ours that could not be sent, or that the peer did not answer, is delivered
- * again with back-off (the same proposal, signature and all: the peer signs it, refuses it, or tells
+ * again with back-off (a lock or unlock has its own loop in lock-proposal.ts) (the same proposal, signature and all: the peer signs it, refuses it, or tells
  * us it signed it already) until the channel leaves Signing. Sending dials the peer, so a peer that
  * cannot dial us (it restarted and does not know our address) still finds us. Meanwhile a new update
  * on that channel fails fast with PEER_OFFLINE, not CHANNEL_BUSY.
@@ -14,7 +14,7 @@ import type { Machine } from "../channel/machine.js";
 import type { Address, Hex } from "../channel/types.js";
 import type { ChannelRecord } from "../store/store.js";
 import type { ClientContext } from "./context.js";
-import { redeliveryDelayMs } from "./decisions.js";
+import { changesLocks, redeliveryDelayMs } from "./decisions.js";
 import { sameAddress } from "./util.js";
 
 /** Longest wait between two deliveries of an unanswered update (ms). */
@@ -59,7 +59,14 @@ export class Resync {
     const key = peer.toLowerCase();
     const waiting = table.all().filter((r) => {
       const m = r.machine;
-      return sameAddress(table.peerOf(r), peer) && m.phase === "Signing" && m.pending?.proposer === m.idx;
+      // A lock or unlock is left to its own loop (lock-proposal.ts), which knows about held proposals.
+      return (
+        sameAddress(table.peerOf(r), peer) &&
+        m.phase === "Signing" &&
+        m.pending?.proposer === m.idx &&
+        m.current !== null &&
+        !changesLocks(m.current.state, m.pending.state)
+      );
     });
     if (this.ctx.closed || waiting.length === 0) {
       this.attempts.delete(key);
