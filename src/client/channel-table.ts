@@ -150,15 +150,24 @@ export class ChannelTable {
           });
           break;
         }
-        case "publish":
-          this.resolveWaiter(r.channelID, e.signed.state);
-          this.emit({
-            type: "updated",
-            channelID: r.channelID,
-            version: e.signed.state.version,
-            balances: e.signed.state.outcome.balances.map((row) => [...row]),
-          });
+        case "publish": {
+          // Our caller and the event stream hear of the state once it is committed, not before.
+          const id = r.channelID;
+          const state = e.signed.state;
+          void this.deps.store.durable().then(
+            () => {
+              this.resolveWaiter(id, state);
+              this.emit({
+                type: "updated",
+                channelID: id,
+                version: state.version,
+                balances: state.outcome.balances.map((row) => [...row]),
+              });
+            },
+            (err) => this.failWaiter(id, state.version, err),
+          );
           break;
+        }
         case "dropped":
           this.failWaiter(r.channelID, e.state.version, new ProposalDroppedError(e.reason));
           break;

@@ -10,6 +10,7 @@ import type { Address, Hex } from "../channel/types.js";
 import { PerunError } from "../errors.js";
 import type { WireMsg } from "../wire/messages.js";
 import { ChannelTable } from "./channel-table.js";
+import { durableFirst } from "./durable-first.js";
 import { FundingTimeoutError, PeerTimeoutError } from "./errors.js";
 import type { ClientDeps, ClientEvent, Logger, ProposalHandler, UpdateHandler } from "./types.js";
 import { asDecision, errorText, sameAddress } from "./util.js";
@@ -66,7 +67,12 @@ export class ClientContext {
   private readonly handlers: ((e: ClientEvent) => void)[] = [];
   private isClosed = false;
 
-  constructor(readonly deps: ClientDeps) {
+  /** The client's dependencies, transport and chain waiting for the store's commits (./durable-first.ts). */
+  readonly deps: ClientDeps;
+
+  constructor(given: ClientDeps) {
+    const deps = durableFirst(given);
+    this.deps = deps;
     this.address = deps.signer.address;
     this.log = deps.log ?? (() => {});
     const pollMs = deps.options?.pollMs ?? 200;

@@ -45,6 +45,23 @@ export class StoreClosedError extends PerunError {
   }
 }
 
+/**
+ * A commit failed (disk full, I/O error, the database server gone). What was written since the last
+ * commit may be lost, so the store refuses every later call: the client must not go on signing from a
+ * memory the disk does not back. Nothing that depended on the lost writes left the process.
+ */
+export class StoreWriteError extends PerunError {
+  readonly path: string;
+  constructor(path: string, reason: string, cause?: unknown) {
+    super("STORE_WRITE", `Writing to the channel store at ${path} failed: ${reason}.`, {
+      details: { path, reason },
+      hint: "Fix the cause (free disk space, restore the database server), then restart the node: it resumes from the last commit.",
+      ...(cause === undefined ? {} : { cause }),
+    });
+    this.path = path;
+  }
+}
+
 /** One stored row that failed validation on the way back in. */
 export interface CorruptRow {
   readonly channelID: string;

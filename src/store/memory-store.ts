@@ -85,6 +85,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([id, value]) => ({ id, value }));
     },
+    durable() {
+      return closed ? Promise.reject(new StoreClosedError(":memory:")) : Promise.resolve();
+    },
     close() {
       closed = true;
     },

@@ -22,6 +22,7 @@ let files = 0;
 const freshPath = (): string => join(dir, `store-${files++}.db`);
 
 storeSuite("sqlite", () => openSqliteStore(freshPath()));
+storeSuite("sqlite, group commit", () => openSqliteStore(freshPath(), { groupCommit: true }));
 
 /** Rewrites the stored JSON of one row with `edit` (or replaces the text), bypassing the store. */
 function tamper(
@@ -84,6 +85,26 @@ describe("openSqliteStore", () => {
     migrated.putRecord("held", "0x02", "h");
     expect(migrated.listRecords("held")).toEqual([{ id: "0x02", value: "h" }]);
     migrated.close();
+  });
+
+  it("group commit: a turn's writes commit together after the turn; close commits what is pending", async () => {
+    const path = freshPath();
+    const s = openSqliteStore(path, { groupCommit: true });
+    s.putChannel(sampleRecord(1n, 1n));
+    s.putChannel(sampleRecord(2n, 2n));
+    let committed = false;
+    const durable = s.durable().then(() => {
+      committed = true;
+    });
+    expect(committed).toBe(false);
+    await durable;
+    expect(committed).toBe(true);
+    s.putChannel(sampleRecord(3n, 3n));
+    s.close(); // before the turn ended: close commits it
+    const again = openSqliteStore(path);
+    const versions = again.listChannels().map((r) => Number(r.machine.current?.state.version));
+    expect(versions.sort()).toStrictEqual([1, 2, 3]);
+    again.close();
   });
 
   it("stamps updatedAt with the injected clock", () => {
@@ -250,9 +271,12 @@ describe("openSqliteStore", () => {
     const viteNode = join(require.resolve("vite-node/package.json"), "..", "vite-node.mjs");
     const child = join(import.meta.dirname, "crash-writer.testutil.ts");
 
-    it("every commit a writer reported survives its kill -9, and the lock dies with it", async () => {
+    it.each([
+      ["a commit per write", "single"],
+      ["group commit, reported after durable()", "group"],
+    ])("every write a writer reported survives its kill -9, and the lock dies with it (%s)", async (_name, mode) => {
       const path = freshPath();
-      const proc: ChildProcess = spawn(process.execPath, [viteNode, child, path, "20000"], {
+      const proc: ChildProcess = spawn(process.execPath, [viteNode, child, path, "20000", mode], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       const reported: bigint[] = [];

@@ -31,6 +31,7 @@ import {
   StoreClosedError,
   StoreLockedError,
   StoreOpenError,
+  StoreWriteError,
 } from "./errors.js";
 import { channelKey, decodeRecord, encodeRecord } from "./record.js";
 import type { ChannelRecord, Store } from "./store.js";
@@ -45,6 +46,14 @@ export interface SqliteStoreOptions {
   readonly lockTimeoutMs?: number;
   /** Clock for `updatedAt` (milliseconds since the epoch); default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Gathers the writes of one turn of the event loop into one transaction, committed right after it
+   * (`durable()` resolves then): a hub updating many channels at once pays one commit (and, with
+   * `synchronous: "FULL"`, one fsync) per turn instead of one per write. Without it (the default)
+   * every write is committed before it returns. Only for callers that await `durable()` before acting
+   * on a write, as the client does.
+   */
+  readonly groupCommit?: boolean;
 }
 
 export interface SqliteStore extends Store {
@@ -129,8 +138,41 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     "SELECT id, value FROM records WHERE kind = ? ORDER BY id",
   );
 
+  // Group commit: the first write of a turn opens a transaction, committed on the next turn.
+  let batch: { done: Promise<void> } | null = null;
+  let failure: StoreWriteError | null = null;
+  const commitBatch = (): void => {
+    if (batch === null || !db.open) return;
+    batch = null;
+    db.exec("COMMIT");
+  };
   const open = (): void => {
+    if (failure !== null) throw failure;
     if (!db.open) throw new StoreClosedError(path);
+  };
+  const write = (run: () => void): void => {
+    open();
+    if (options.groupCommit === true && batch === null) {
+      db.exec("BEGIN IMMEDIATE");
+      let settle: { resolve(): void; reject(e: unknown): void } | undefined;
+      const done = new Promise<void>((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+      // Nobody may be awaiting it: a failure is still reported by every later call.
+      done.catch(() => undefined);
+      batch = { done };
+      setImmediate(() => {
+        try {
+          commitBatch();
+          settle?.resolve();
+        } catch (e) {
+          failure = new StoreWriteError(path, e instanceof Error ? e.message : String(e), e);
+          if (db.inTransaction) db.exec("ROLLBACK");
+          settle?.reject(failure);
+        }
+      });
+    }
+    run();
   };
 
   const scan = (): { records: ChannelRecord[]; corrupt: CorruptRow[] } => {
@@ -151,9 +193,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   return {
     path,
     putChannel(record) {
+      // Encoded first: a record the codec refuses changes nothing, not even the open batch.
       open();
-      // One statement is one implicit transaction: the row is replaced atomically or not at all.
-      upsert.run(channelKey(record.channelID), encodeRecord(record), now());
+      const text = encodeRecord(record);
+      // One statement is one implicit transaction (or part of the turn's): replaced atomically or not at all.
+      write(() => upsert.run(channelKey(record.channelID), text, now()));
     },
     getChannel(channelID) {
       open();
@@ -168,35 +212,36 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
     scanChannels: scan,
     deleteChannel(channelID) {
-      open();
-      deleteOne.run(channelKey(channelID));
+      write(() => deleteOne.run(channelKey(channelID)));
     },
     getMeta(key) {
       open();
       return getMetaStmt.get(key)?.value;
     },
     setMeta(key, value) {
-      open();
-      setMetaStmt.run(key, value);
+      write(() => setMetaStmt.run(key, value));
     },
     deleteMeta(key) {
-      open();
-      deleteMetaStmt.run(key);
+      write(() => deleteMetaStmt.run(key));
     },
     putRecord(kind, id, value) {
-      open();
-      putRecordStmt.run(kind, id, value);
+      write(() => putRecordStmt.run(kind, id, value));
     },
     deleteRecord(kind, id) {
-      open();
-      deleteRecordStmt.run(kind, id);
+      write(() => deleteRecordStmt.run(kind, id));
     },
     listRecords(kind) {
       open();
       return listRecordsStmt.all(kind);
     },
+    durable() {
+      if (failure !== null) return Promise.reject(failure);
+      if (!db.open) return Promise.reject(new StoreClosedError(path));
+      return batch?.done ?? Promise.resolve();
+    },
     close() {
       // Idempotent: closing twice (e.g. in a finally after an error path closed it) is harmless.
+      if (failure === null) commitBatch();
       if (db.open) db.close();
     },
   };

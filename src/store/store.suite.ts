@@ -205,6 +205,20 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(withoutUpdatedAt(s.getChannel(r.channelID))).toStrictEqual(r);
     });
 
+    it("durable() resolves after writes (reads see them at once) and rejects after close", async () => {
+      const s = factory();
+      const r = sampleRecord(3n, 4n);
+      s.putChannel(r);
+      s.setMeta("k", "v");
+      s.putRecord("kind", "id", "value");
+      expect(withoutUpdatedAt(s.getChannel(r.channelID))).toStrictEqual(r);
+      await s.durable();
+      await s.durable();
+      expect(s.getMeta("k")).toBe("v");
+      s.close();
+      await expect(s.durable()).rejects.toBeInstanceOf(StoreClosedError);
+    });
+
     it("refuses calls after close; close twice is harmless", () => {
       const s = factory();
       s.close();

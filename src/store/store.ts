@@ -4,9 +4,13 @@
  * Implementations: SQLite (./sqlite-store.ts, the real one) and in-memory
  * (./memory-store.ts, for unit tests); both pass ./store.suite.ts.
  *
- * Calls are synchronous on purpose: better-sqlite3 commits before returning,
- * so "persisted" means on disk (WAL) when the call returns, and the client's
- * effect loop needs no extra await on its hot path.
+ * Writes are synchronous calls on purpose (the client's effect loop applies a transition without an
+ * await, and reads see every earlier write at once), durability is asynchronous: `durable()` resolves
+ * once every write made before it is committed. A store may commit each write before returning
+ * (SQLite by default) or gather the writes of one turn of the event loop into one commit (SQLite with
+ * `groupCommit`, a database server): the client awaits `durable()` before anything that depends on a
+ * write leaves the process (a message to a peer, a transaction, an answer to its caller), so a crash
+ * can only lose writes nobody outside has heard of.
  */
 import type { Machine } from "../channel/machine.js";
 import type { Address, Hex } from "../channel/types.js";
@@ -48,5 +52,11 @@ export interface Store {
   deleteRecord(kind: string, id: string): void;
   /** Every record of `kind`, ordered by id. */
   listRecords(kind: string): { id: string; value: string }[];
+  /**
+   * Resolves once every write made before this call is committed; rejects (with a store error that
+   * says what failed) if a commit failed, after which the store refuses every call.
+   */
+  durable(): Promise<void>;
+  /** Commits what is pending and releases the store; later calls throw `StoreClosedError`. */
   close(): void;
 }
