@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const signer = privateKeyToSigner(key);
   const conn = await connectChain({ rpcUrl: env("RPC") });
   const chain = new EthChain(conn, env("ADJ") as Hex, key);
-  const store = openSqliteStore(env("DB"));
+  const store = openSqliteStore(env("DB"), { groupCommit: process.env.GROUP_COMMIT === "1" });
   const transport = await createWsTransport({ signer, listen: { host: "127.0.0.1", port: 0 } });
   const policy = devChainPolicy(conn.chainId, [env("HOLDER") as Hex]);
   const client = new Client({ signer, transport, store, chain, policy, options: { pollMs: 50 } });
@@ -38,9 +38,9 @@ async function main(): Promise<void> {
   const out = (o: unknown) =>
     process.stdout.write(`${JSON.stringify(o, (_k, v) => (typeof v === "bigint" ? `${v}` : v))}\n`);
 
+  // Exiting normally on SIGINT lets `--cpu-prof` write its profile (bench/ledger.ts, PARTY_PROF).
+  process.once("SIGINT", () => process.exit(0));
   if (role === "bob") {
-    // Serve until told to stop; exiting normally lets `--cpu-prof` write its profile.
-    process.once("SIGINT", () => process.exit(0));
     out({ ready: true, address: signer.address, url: transport.url });
     return;
   }
@@ -61,15 +61,41 @@ async function main(): Promise<void> {
     lat.push(performance.now() - t0);
   }
   const seconds = (performance.now() - start) / 1000;
-  lat.sort((a, b) => a - b);
-  const pct = (p: number) =>
-    Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) * 1000) / 1000;
+  const pct = (xs: number[], p: number) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return (
+      Math.round((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0) * 1000) / 1000
+    );
+  };
+  // Then 64 pay requests in flight at all times (as 64 callers of one node would make them).
+  const inFlight = 64;
+  const payments = 8 * n;
+  const v0 = client.channel(id).version ?? 0n;
+  const lat64: number[] = [];
+  let next = 0;
+  const start64 = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < payments) {
+        next++;
+        const t0 = performance.now();
+        await client.pay(id, 1n);
+        lat64.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds64 = (performance.now() - start64) / 1000;
   out({
     updates: n,
     seconds,
     updatesPerSecond: Math.round(n / seconds),
-    p50: pct(0.5),
-    p99: pct(0.99),
+    p50: pct(lat, 0.5),
+    p99: pct(lat, 0.99),
+    payments64: payments,
+    paymentsPerSecond64: Math.round(payments / seconds64),
+    updatesFor64: Number((client.channel(id).version ?? 0n) - v0),
+    p50of64: pct(lat64, 0.5),
+    p99of64: pct(lat64, 0.99),
     channelID: id,
   });
   await watcher.stop();

@@ -22,6 +22,15 @@ export interface LedgerRecord {
   readonly ratioToSignatureBound: number;
   readonly updateLatencyMs: { readonly p50: number; readonly p99: number };
   readonly updates: number;
+  /** 64 pay requests in flight at all times: payments/s, and how many updates carried them. */
+  readonly paymentsPerSecond64: number;
+  readonly ratio64ToSignatureBound: number;
+  readonly payments64: {
+    readonly payments: number;
+    readonly updates: number;
+    readonly latencyMs: { readonly p50: number; readonly p99: number };
+  };
+  readonly groupCommit: boolean;
   readonly setup: string;
 }
 
@@ -31,7 +40,7 @@ function spawnParty(env: Record<string, string>): {
   line: () => Promise<Record<string, unknown>>;
   kill: () => void;
 } {
-  const child = spawn(process.execPath, [partyScript], {
+  const child = spawn(process.execPath, [...(process.env.PARTY_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PARTY_PROF}`] : []), partyScript], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -61,18 +70,28 @@ function spawnParty(env: Record<string, string>): {
         exitP,
       ]).then((l) => JSON.parse(l) as Record<string, unknown>),
     kill: () => {
-      if (!exited) child.kill("SIGKILL");
+      // Profiling (PARTY_PROF=<dir>): SIGINT lets the party exit normally and write its CPU profile.
+      if (!exited) child.kill(process.env.PARTY_PROF ? "SIGINT" : "SIGKILL");
     },
   };
 }
 
-export async function measureLedger(crypto: CryptoRecord, updates = 2_000): Promise<LedgerRecord> {
+export async function measureLedger(
+  crypto: CryptoRecord,
+  updates = 2_000,
+  groupCommit = false,
+): Promise<LedgerRecord> {
   const embedded = await createEmbeddedChain();
   const server = await serveJsonRpc(embedded.provider, { port: 0 });
   const conn = await connectChain({ embedded });
   const { adjudicator, assetHolderETH } = await deployPerun(conn, devKey(0));
   const dir = mkdtempSync(join(tmpdir(), "perun-bench-"));
-  const common = { RPC: server.url, ADJ: adjudicator, HOLDER: assetHolderETH };
+  const common = {
+    RPC: server.url,
+    ADJ: adjudicator,
+    HOLDER: assetHolderETH,
+    GROUP_COMMIT: groupCommit ? "1" : "0",
+  };
   const bob = spawnParty({ ...common, ROLE: "bob", KEY: devKey(2), DB: join(dir, "bob.db") });
   let alice: ReturnType<typeof spawnParty> | undefined;
   try {
@@ -89,16 +108,26 @@ export async function measureLedger(crypto: CryptoRecord, updates = 2_000): Prom
     const r = await alice.line();
     const signatureBound = Math.round(1 / (1 / crypto.signsPerSec + 1 / crypto.recoversPerSec));
     const ups = Number(r.updatesPerSecond);
+    const pps = Number(r.paymentsPerSecond64);
     return {
       updatesPerSecond: ups,
       signatureBound,
       ratioToSignatureBound: Math.round((ups / signatureBound) * 1000) / 1000,
       updateLatencyMs: { p50: Number(r.p50), p99: Number(r.p99) },
       updates,
+      paymentsPerSecond64: pps,
+      ratio64ToSignatureBound: Math.round((pps / signatureBound) * 1000) / 1000,
+      payments64: {
+        payments: Number(r.payments64),
+        updates: Number(r.updatesFor64),
+        latencyMs: { p50: Number(r.p50of64), p99: Number(r.p99of64) },
+      },
+      groupCommit,
       setup:
         "two OS processes (Alice proposes, Bob accepts), WebSocket over loopback, SQLite (WAL) store per party, " +
         "one channel, payments one after the other; each update = 2 signatures, 2 recoveries " +
-        "and 3 durable writes across both parties",
+        "and 3 durable writes across both parties. paymentsPerSecond64: then 8x as many payments with 64 pay " +
+        "requests in flight at all times (concurrent payments of a channel share one update)",
     };
   } finally {
     alice?.kill();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { twoPartyChannel } from "./arbitraries.testutil.js";
 import { InsufficientBalanceError, InvalidFieldError, UnknownParticipantError } from "./errors.js";
-import { balanceDelta, payment } from "./payment.js";
+import { balanceDelta, batchPayments, payment } from "./payment.js";
 
 const { init } = twoPartyChannel();
 
@@ -43,5 +43,40 @@ describe("payment", () => {
         amount: "51n",
       });
     }
+  });
+});
+
+describe("batchPayments", () => {
+  it("makes every payment in one update of version + 1", () => {
+    const { state, errors } = batchPayments(init, 0, 1, [
+      { asset: 0, amount: 30n },
+      { asset: 0, amount: 20n },
+      { asset: 0, amount: 50n },
+    ]);
+    expect(state?.outcome.balances).toEqual([[0n, 150n]]);
+    expect(state?.version).toBe(init.version + 1n);
+    expect(errors).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("leaves out, alone, a payment the balance left by the earlier ones cannot cover", () => {
+    const { state, errors } = batchPayments(init, 1, 0, [
+      { asset: 0, amount: 30n },
+      { asset: 0, amount: 30n },
+      { asset: 1, amount: 1n },
+      { asset: 0, amount: 20n },
+    ]);
+    expect(state?.outcome.balances).toEqual([[150n, 0n]]);
+    expect(state?.version).toBe(1n);
+    expect(errors[0]).toBeUndefined();
+    expect(errors[1]).toBeInstanceOf(InsufficientBalanceError);
+    expect(errors[2]).toBeInstanceOf(InvalidFieldError);
+    expect(errors[3]).toBeUndefined();
+  });
+
+  it("gives no state when no payment can be made", () => {
+    const { state, errors } = batchPayments(init, 1, 0, [{ asset: 0, amount: 51n }]);
+    expect(state).toBeNull();
+    expect(errors[0]).toBeInstanceOf(InsufficientBalanceError);
+    expect(batchPayments(init, 1, 0, []).state).toBeNull();
   });
 });

@@ -44,3 +44,37 @@ export function payment(current: State, asset: number, from: number, to: number,
 export function balanceDelta(from: State, to: State, idx: number): bigint[] {
   return from.outcome.balances.map((row, a) => (to.outcome.balances[a]?.[idx] ?? 0n) - (row[idx] ?? 0n));
 }
+
+/** One payment of a batch (see `batchPayments`). */
+export interface BatchedPayment {
+  readonly asset: number;
+  readonly amount: bigint;
+}
+
+/**
+ * Several payments from `from` to `to` as one update (version + 1): concurrent payments of one channel
+ * share one round of signatures instead of queueing for one each. Applied in order; a payment that
+ * cannot be made on the balances left by the earlier ones (too much, bad asset or amount) is left out
+ * and its error returned in its place, so it fails alone. `state` is null when none could be made.
+ *
+ * @example
+ * const { state, errors } = batchPayments(current, 0, 1, [{ asset: 0, amount: 5n }, { asset: 0, amount: 7n }]);
+ */
+export function batchPayments(
+  current: State,
+  from: number,
+  to: number,
+  batch: readonly BatchedPayment[],
+): { state: State | null; errors: (Error | undefined)[] } {
+  let state: State | null = null;
+  const errors = batch.map((p) => {
+    try {
+      const next = payment(state ?? current, p.asset, from, to, p.amount);
+      state = { ...next, version: current.version + 1n };
+      return undefined;
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  });
+  return { state, errors };
+}

@@ -11,7 +11,11 @@ import type { Transport } from "../wire/transport.js";
 import type { ClientDeps } from "./types.js";
 
 export function durableFirst(deps: ClientDeps): ClientDeps {
-  return { ...deps, transport: transportAfter(deps.transport, deps.store), chain: chainAfter(deps.chain, deps.store) };
+  return {
+    ...deps,
+    transport: transportAfter(deps.transport, deps.store),
+    chain: chainAfter(deps.chain, deps.store),
+  };
 }
 
 function transportAfter(t: Transport, store: Store): Transport {

@@ -20,7 +20,7 @@ import {
   receiveUpdate,
   rejectUpdate,
 } from "../channel/machine.js";
-import { balanceDelta, payment } from "../channel/payment.js";
+import { balanceDelta } from "../channel/payment.js";
 import { checkLedgerChannel, enforce } from "../channel/policy.js";
 import type { Address, Hex, State } from "../channel/types.js";
 import { ZERO_ADDRESS } from "../channel/types.js";
@@ -39,6 +39,7 @@ import {
   UnknownChannelError,
   UpdateRejectedError,
 } from "./errors.js";
+import { PaymentBatches } from "./payment-batches.js";
 import type { Roles } from "./roles.js";
 import type { OpenChannelRequest } from "./types.js";
 import { clamp, errorText, random32, sameAddress, sleep } from "./util.js";
@@ -51,6 +52,7 @@ export type ChannelMsgIn = Extract<WireMsg, { type: "update" | "updateAccept" | 
 export class LedgerChannels {
   /** Ids of channels a peer proposed that are being decided (reserved before the first await). */
   readonly opening = new Set<string>();
+  private readonly payments = new PaymentBatches((id, build) => this.update(id, build));
 
   constructor(
     private readonly ctx: ClientContext,
@@ -220,11 +222,10 @@ export class LedgerChannels {
     });
   }
 
-  /** Pays `amount` of asset `asset` to the peer. */
+  /** Pays `amount` of asset `asset` to the peer (in one update with the other payments in flight). */
   pay(channelID: Hex, amount: bigint, asset = 0): Promise<State> {
     const rec = this.ctx.table.record(channelID);
-    const me = rec.machine.idx;
-    return this.update(channelID, (s) => payment(s, asset, me, 1 - me, amount));
+    return this.payments.pay(rec.channelID, rec.machine.idx, asset, amount);
   }
 
   private async updateOnce(channelID: Hex, build: (current: State) => State): Promise<State> {

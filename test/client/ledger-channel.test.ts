@@ -64,6 +64,33 @@ describe("ledger channel through the client", () => {
     for (const p of [alice, bob]) await p.stop();
   });
 
+  it("64 concurrent payments share updates: each answered, one that the balance cannot cover fails alone", async () => {
+    const [alice, bob] = await pair(1, 2);
+    const id = await openFunded(alice, bob);
+    const v0 = alice.client.channel(id).version ?? 0n;
+    const amounts = Array.from({ length: 64 }, (_, i) => parseEther("0.001") * BigInt(1 + (i % 3)));
+    // Asked for in the middle of the others: more than Alice has, whatever went before it.
+    const tooMuch = alice.client.pay(id, parseEther("1.5")).then(
+      () => "paid",
+      (e: Error) => e.constructor.name,
+    );
+    const states = await Promise.all(amounts.map((a) => alice.client.pay(id, a)));
+    expect(await tooMuch).toBe("InsufficientBalanceError");
+    const total = amounts.reduce((x, y) => x + y, 0n);
+    const a = alice.client.channel(id);
+    expect(a.balances).toEqual([[parseEther("1") - total, parseEther("1") + total]]);
+    expect(bob.client.channel(id).balances).toEqual(a.balances);
+    // Batched: far fewer versions than payments, and each payment's state carries it.
+    const versions = (a.version ?? 0n) - v0;
+    expect(versions).toBeGreaterThan(0n);
+    expect(versions).toBeLessThan(32n);
+    for (const s of states) expect(s.version).toBeGreaterThan(v0);
+    // Then one at a time, as before: one version each.
+    await alice.client.pay(id, 1n);
+    expect(alice.client.channel(id).version).toBe((a.version ?? 0n) + 1n);
+    for (const p of [alice, bob]) await p.stop();
+  });
+
   it("opens, makes payments both ways, closes cooperatively; on-chain payouts match the last state", async () => {
     const [alice, bob] = await pair(1, 2);
     const id = await alice.client.openChannel({
