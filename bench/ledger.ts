@@ -40,10 +40,17 @@ function spawnParty(env: Record<string, string>): {
   line: () => Promise<Record<string, unknown>>;
   kill: () => void;
 } {
-  const child = spawn(process.execPath, [...(process.env.PARTY_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PARTY_PROF}`] : []), partyScript], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.PARTY_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PARTY_PROF}`] : []),
+      partyScript,
+    ],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: child.stdout });
   const queue: string[] = [];
   const waiting: ((l: string) => void)[] = [];

@@ -237,8 +237,11 @@ export class LedgerChannels {
         m.phase === "Signing" &&
         m.pending?.proposer === m.idx &&
         this.roles.resync.isRedelivering(table.peerOf(rec))
-      )
+      ) {
+        // Fails fast, and makes the next delivery come now: the peer may be back.
+        this.roles.resync.nudge(table.peerOf(rec));
         throw new PeerOfflineError(channelID, table.peerOf(rec));
+      }
       if (rec.machine.phase !== "Acting") throw new ChannelBusyError(channelID, rec.machine.phase);
       if (this.roles.virtual.heldIn(channelID)) {
         throw new ChannelBusyError(channelID, "holding a lock proposal");

@@ -27,6 +27,8 @@ export class Resync {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Deliveries tried per peer since its last answer. */
   private readonly attempts = new Map<string, number>();
+  /** When the last delivery to a peer was tried (ms since the epoch). */
+  private readonly lastTry = new Map<string, number>();
 
   constructor(private readonly ctx: ClientContext) {}
 
@@ -35,7 +37,7 @@ export class Resync {
     const key = peer.toLowerCase();
     if (this.ctx.closed || this.timers.has(key)) return;
     const attempt = this.attempts.get(key) ?? 0;
-    const base = Math.max(100, Math.floor(this.ctx.timing.peerTimeoutMs / 10));
+    const base = this.baseMs();
     const timer = setTimeout(
       () => {
         this.timers.delete(key);
@@ -51,6 +53,24 @@ export class Resync {
   isRedelivering(peer: Address): boolean {
     const key = peer.toLowerCase();
     return this.timers.has(key) || (this.attempts.get(key) ?? 0) > 0;
+  }
+
+  /**
+   * Someone wants to use a channel with `peer` whose update waits for redelivery: try now rather than
+   * at the back-off's next turn (which grows to 30 s while the peer is down), at most once per base
+   * delay, so a peer that comes back is found by the next request, and asking often dials no more.
+   */
+  nudge(peer: Address): void {
+    const key = peer.toLowerCase();
+    const now = Date.now();
+    if (this.ctx.closed || !this.timers.has(key) || now - (this.lastTry.get(key) ?? 0) < this.baseMs()) return;
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    void this.redeliver(peer).catch(() => undefined);
+  }
+
+  private baseMs(): number {
+    return Math.max(100, Math.floor(this.ctx.timing.peerTimeoutMs / 10));
   }
 
   /** Every update of ours still waiting for `peer`'s answer goes out again; then we check again later. */
@@ -70,9 +90,11 @@ export class Resync {
     });
     if (this.ctx.closed || waiting.length === 0) {
       this.attempts.delete(key);
+      this.lastTry.delete(key);
       return;
     }
     this.attempts.set(key, (this.attempts.get(key) ?? 0) + 1);
+    this.lastTry.set(key, Date.now());
     for (const rec of waiting) {
       const p = rec.machine.pending;
       const sig = p?.sigs[rec.machine.idx];
@@ -89,9 +111,10 @@ export class Resync {
     this.timers.clear();
   }
 
-  /** A peer (re)connected: every active channel with it is synced. */
+  /** A peer (re)connected: what waits for it goes out now, and every active channel with it is synced. */
   async syncWith(peer: Address): Promise<void> {
     const { table } = this.ctx;
+    this.nudge(peer);
     for (const rec of table.all()) {
       if (!sameAddress(table.peerOf(rec), peer) || !ACTIVE.includes(rec.machine.phase)) continue;
       await this.sendSync(rec, peer).catch(() => undefined);

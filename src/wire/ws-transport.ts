@@ -50,8 +50,15 @@ export interface WsTransportOptions {
   readonly log?: Logger;
   /** Largest frame sent or accepted (default 1 MiB); both peers should agree. */
   readonly maxFrameBytes?: number;
-  /** Time for a connection to complete the handshake (default 5 s). */
+  /** Time for an accepted connection to complete the handshake (default 5 s). */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Time for a connection we dial to be answered and complete the handshake (default 30 s). Longer
+   * than the accepting side's: it includes the wait in the peer's accept queue, which a hub that
+   * restarts faces for every one of its peers at once; a dialer that gives up early leaves a dead
+   * connection in that queue, which the hub accepts for nothing, and dials again at its tail.
+   */
+  readonly dialTimeoutMs?: number;
   /** Time a queued `send` waits for a connection before rejecting with PeerUnreachableError (default 10 s). */
   readonly connectTimeoutMs?: number;
   /** Malformed frames tolerated per connection before it is closed (default 100). */
@@ -122,6 +129,7 @@ export async function createWsTransport(options: WsTransportOptions): Promise<Ws
   const log: Logger = options.log ?? defaultLog;
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5_000;
+  const dialTimeoutMs = options.dialTimeoutMs ?? 30_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const maxMalformed = options.maxMalformedFrames ?? 100;
   const self = signer.address;
@@ -190,9 +198,10 @@ export async function createWsTransport(options: WsTransportOptions): Promise<Ws
       failure: undefined,
     };
     conns.add(conn);
+    const ms = dialedByUs ? dialTimeoutMs : handshakeTimeoutMs;
     conn.timer = setTimeout(() => {
-      fail(conn, new HandshakeError(`no handshake within ${handshakeTimeoutMs} ms`), CLOSE_POLICY_VIOLATION);
-    }, handshakeTimeoutMs);
+      fail(conn, new HandshakeError(`no handshake within ${ms} ms`), CLOSE_POLICY_VIOLATION);
+    }, ms);
     ws.on("message", (data, isBinary) => onFrame(conn, data, isBinary));
     ws.on("error", (e) => {
       const code = (e as { code?: string }).code;
@@ -229,7 +238,7 @@ export async function createWsTransport(options: WsTransportOptions): Promise<Ws
       ws = new WebSocket(target, {
         maxPayload: maxFrameBytes,
         perMessageDeflate: false,
-        handshakeTimeout: handshakeTimeoutMs,
+        handshakeTimeout: dialTimeoutMs,
       });
     } catch (e) {
       rejectQueue(p, new PeerUnreachableError(p.address, `invalid URL ${target}`, e));

@@ -135,8 +135,10 @@ describe("ledger channel through the client", () => {
     expect(results).toHaveLength(20);
     const a = alice.client.channel(id);
     const b = bob.client.channel(id);
-    expect(a.version).toBe(20n);
-    expect(b.version).toBe(20n);
+    // Each side's concurrent payments share updates (at least one per side, at most one per payment).
+    expect(a.version).toBe(b.version);
+    expect(a.version).toBeGreaterThanOrEqual(2n);
+    expect(a.version).toBeLessThanOrEqual(20n);
     expect(a.balances).toEqual(b.balances);
     expect(a.balances).toEqual([
       [parseEther("1") - 10n * 1000n + 10n * 3000n, parseEther("1") + 10n * 1000n - 10n * 3000n],
