@@ -16,10 +16,11 @@ import {
   TrivialAppBytecode,
 } from "../src/chain/generated/index.js";
 import type { State } from "../src/channel/types.js";
-import { measureCrypto } from "./crypto.js";
+import { type CryptoRecord, measureCrypto } from "./crypto.js";
 import { type GasRecord, measureGas } from "./gas-scenario.js";
-import { measureLedger } from "./ledger.js";
-import { measureVirtual } from "./virtual.js";
+import { type HubRecord, measureHub } from "./hub.js";
+import { type LedgerRecord, measureLedger } from "./ledger.js";
+import { measureVirtual, type VirtualRecord } from "./virtual.js";
 import { measureVirtualDispute, type VirtualDisputeSummary } from "./virtual-dispute.js";
 
 // Compiled to dist/bench/run.js; sources and results live at the repository root.
@@ -39,29 +40,82 @@ const sampleState: State = {
   isFinal: false,
 };
 
+/** The hub figures with the bound and the virtual-channel opens they are read against. */
+type HubSection = HubRecord & {
+  readonly signatureBound: number;
+  readonly virtualOpensPerSecond: Record<string, number>;
+};
+
+/** Sections of the bench; `--only ledger,hub` runs those and keeps the others from latest.json. */
+const SECTIONS = ["gas", "crypto", "ledger", "virtual", "virtualDispute", "hub"] as const;
+type Section = (typeof SECTIONS)[number];
+
+function selected(): Set<Section> {
+  const i = process.argv.indexOf("--only");
+  if (i < 0) return new Set(SECTIONS);
+  const names = (process.argv[i + 1] ?? "").split(",").filter((n) => n !== "");
+  const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+  if (names.length === 0 || bad.length > 0) {
+    throw new Error(
+      `--only takes a comma-separated list of ${SECTIONS.join(", ")}; got "${process.argv[i + 1] ?? ""}"`,
+    );
+  }
+  return new Set(names as Section[]);
+}
+
 async function main(): Promise<void> {
+  const only = selected();
+  const outDir = join(root, "bench", "results");
+  const latest = join(outDir, "latest.json");
+  // Sections not run this time keep their figures (and say when they were measured).
+  const previous = (() => {
+    try {
+      return JSON.parse(readFileSync(latest, "utf8")) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  })();
   const startedAt = new Date().toISOString();
-  const ours = await measureGas({
-    adjudicator: AdjudicatorBytecode,
-    assetHolderETH: AssetHolderETHBytecode,
-    assetHolderERC20: AssetHolderERC20Bytecode,
-    token: TestTokenBytecode,
-    trivialApp: TrivialAppBytecode,
-  });
   const reference = JSON.parse(
     readFileSync(join(root, "bench", "reference", "perun-eth-contracts-v1.0.0.json"), "utf8"),
   ) as { reference: string; gas: GasRecord; compiler: unknown; evm: string };
+  const ours = only.has("gas")
+    ? await measureGas({
+        adjudicator: AdjudicatorBytecode,
+        assetHolderETH: AssetHolderETHBytecode,
+        assetHolderERC20: AssetHolderERC20Bytecode,
+        token: TestTokenBytecode,
+        trivialApp: TrivialAppBytecode,
+      })
+    : (previous.gas as GasRecord);
   const keys = Object.keys(ours) as (keyof GasRecord)[];
   const ratio = Object.fromEntries(
     keys.map((k) => [k, Math.round((ours[k] / reference.gas[k]) * 1000) / 1000]),
   );
-  const crypto = measureCrypto(sampleState);
-  const ledger = await measureLedger(crypto);
-  const virtual = await measureVirtual();
-  const virtualDispute = await measureVirtualDispute();
+  const crypto =
+    only.has("crypto") || only.has("ledger") ? measureCrypto(sampleState) : (previous.crypto as CryptoRecord);
+  const ledger = only.has("ledger") ? await measureLedger(crypto) : (previous.ledger as LedgerRecord);
+  const virtual = only.has("virtual") ? await measureVirtual() : (previous.virtual as VirtualRecord);
+  const virtualDispute = only.has("virtualDispute")
+    ? await measureVirtualDispute()
+    : (previous.virtualDispute as Awaited<ReturnType<typeof measureVirtualDispute>>);
+  const hub = only.has("hub")
+    ? {
+        ...(await measureHub({
+          channels: 1_000,
+          peerProcesses: 4,
+          loadSeconds: 10,
+          recoverWithinSeconds: 120,
+          log: (l) => process.stderr.write(`hub: ${l}\n`),
+        })),
+        signatureBound: ledger.signatureBound,
+        virtualOpensPerSecond: virtual.hubScale.virtualOpensPerSecond,
+      }
+    : (previous.hub as HubSection | undefined);
 
   const result = {
     startedAt,
+    sectionsRun: [...only],
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
     gas: ours,
     gasReference: {
@@ -80,10 +134,10 @@ async function main(): Promise<void> {
     ledger,
     virtual,
     virtualDispute,
+    ...(hub === undefined ? {} : { hub }),
   };
-  const outDir = join(root, "bench", "results");
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, "latest.json"), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(latest, `${JSON.stringify(result, null, 2)}\n`);
 
   const rows = keys.map(
     (k) =>
@@ -108,7 +162,26 @@ async function main(): Promise<void> {
     `| signature bound 1/(sign+recover) | ${ledger.signatureBound.toLocaleString("en-US")} |`,
     `| ratio to the bound | ${ledger.ratioToSignatureBound} |`,
     `| latency p50 / p99 (ms) | ${ledger.updateLatencyMs.p50} / ${ledger.updateLatencyMs.p99} |`,
+    `| payments/s, 64 pay requests in flight (${ledger.payments64.updates} updates for ${ledger.payments64.payments}) | ${ledger.paymentsPerSecond64.toLocaleString("en-US")} (${ledger.ratio64ToSignatureBound}x the bound) |`,
+    `| latency with 64 in flight p50 / p99 (ms) | ${ledger.payments64.latencyMs.p50} / ${ledger.payments64.latencyMs.p99} |`,
   ].join("\n");
+  const hubTable =
+    hub === undefined
+      ? ""
+      : [
+          `| hub: one perun node, ${hub.channels} ledger channels, peers in ${hub.peerProcesses} processes | figure |`,
+          "|---|---:|",
+          `| channels opened in (s) | ${hub.openSeconds} |`,
+          `| payments/s, every channel paying (bound ${hub.signatureBound}) | ${hub.paymentsPerSecond} (${(hub.paymentsPerSecond / hub.signatureBound).toFixed(3)}x) |`,
+          `| payment latency p50 / p99 (ms) | ${hub.paymentLatencyMs.p50} / ${hub.paymentLatencyMs.p99} |`,
+          `| hub memory per channel (KB of RSS) | ${hub.rssPerChannelKB} |`,
+          `| killed under load: seconds until every channel paid again | ${hub.restartSeconds} |`,
+          `| channels stuck after the restart | ${hub.stuckAfterRestart} |`,
+          `| channels whose ends disagree once the load stopped | ${hub.viewsDiffer} |`,
+          ...Object.entries(hub.virtualOpensPerSecond).map(
+            ([n, v]) => `| virtual channel opens/s around V number ${n} | ${v} |`,
+          ),
+        ].join("\n");
   const virtualTable = [
     "| virtual channel (5 clients, WebSocket, SQLite) | 1 intermediary | 3 intermediaries |",
     "|---|---:|---:|",
@@ -133,10 +206,10 @@ async function main(): Promise<void> {
   const disputeTable = virtualDisputeTable(virtualDispute.intermediaries1, virtualDispute.intermediaries3);
   writeFileSync(
     join(outDir, "latest.md"),
-    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n\n${disputeTable}\n`,
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${hubTable}\n\n${virtualTable}\n\n${disputeTable}\n`,
   );
   process.stdout.write(
-    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${virtualTable}\n\n${disputeTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${hubTable}\n\n${virtualTable}\n\n${disputeTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
   );
   process.stdout.write(`targets: ${JSON.stringify(result.gasTargets)}\nwrote bench/results/latest.json\n`);
 }
