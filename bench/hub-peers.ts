@@ -9,7 +9,7 @@
  *   { cmd: "quiet" }           stop paying; answers once every payment in flight has ended
  *   { cmd: "views" }           each channel's version and balances as its peer sees it
  *
- * A failed payment (hub down, PEER_OFFLINE, the peer's update redelivered) is retried after 50 ms:
+ * A failed payment (hub down, PEER_OFFLINE, the peer's update redelivered) is retried after 500 ms:
  * nothing here helps a channel recover but the client's own liveness (re-dial, re-sync).
  */
 import { EthChain } from "../src/chain/chain-port.js";
@@ -102,7 +102,8 @@ async function main(): Promise<void> {
         const why = typeof code === "string" ? code : e instanceof Error ? e.name : String(e);
         failures.set(why, (failures.get(why) ?? 0) + 1);
         p.failed++;
-        await new Promise((r) => setTimeout(r, 50));
+        // A wallet whose payment failed tries again after a while, not in a tight loop.
+        await new Promise((r) => setTimeout(r, 500));
       }
     }
   };

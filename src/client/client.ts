@@ -28,6 +28,7 @@ import type { ChannelRecord } from "../store/store.js";
 import type { Inbound } from "../wire/messages.js";
 import { ChainFollower } from "./chain-follower.js";
 import { ClientContext } from "./context.js";
+import { shownState } from "./decisions.js";
 import { Disputes } from "./dispute.js";
 import { ProposalRejectedError, UnknownChannelError } from "./errors.js";
 import { Funding } from "./funding.js";
@@ -134,7 +135,7 @@ export class Client {
   }
 
   private info(r: ChannelRecord): ChannelInfo {
-    const cur = r.machine.current?.state ?? null;
+    const cur = shownState(r.machine);
     return {
       channelID: r.channelID,
       peer: this.ctx.table.peerOf(r),

@@ -23,6 +23,7 @@ import {
   lastIntermediaryDecision,
   redeliveryDelayMs,
   registrationChangesChain,
+  shownState,
   subChannelConcludableAt,
   subStateToRegister,
   virtualRecordsEnded,
@@ -332,5 +333,43 @@ describe("changesLocks", () => {
     ["the same locks: no", locked, { ...locked, version: 9n }, false],
   ] as const)("%s", (_name, a, b, yes) => {
     expect(changesLocks(a, b)).toBe(yes);
+  });
+});
+
+describe("shownState", () => {
+  const params = ledgerParams([ALICE, BOB]);
+  const at = (version: bigint, mine: bigint): State =>
+    ledgerState(params, [ETH], [[mine, 10n - mine]], version);
+  const base = (): Machine => ({
+    ...createMachine(params, 0),
+    phase: "Withdrawing",
+    current: { state: at(4n, 6n), sigs: ["0x", "0x"] },
+  });
+  it("our current state when the chain holds nothing newer", () => {
+    const m = base();
+    expect(shownState(m)?.version).toBe(4n);
+    expect(shownState({ ...m, dispute: { version: 4n, timeout: 0n, state: null } })?.version).toBe(4n);
+    expect(shownState({ ...m, dispute: { version: 3n, timeout: 0n, state: at(3n, 9n) } })?.version).toBe(4n);
+    expect(shownState({ ...createMachine(params, 0) })).toBeNull();
+  });
+  it("the newer concluded version when we proposed it (our pending proposal)", () => {
+    const m: Machine = {
+      ...base(),
+      pending: { state: at(5n, 2n), sigs: ["0x", null], proposer: 0 },
+      dispute: { version: 5n, timeout: 0n, state: null },
+    };
+    expect(shownState(m)?.outcome.balances).toEqual([[2n, 8n]]);
+  });
+  it("the newer registered state when the chain told us it", () => {
+    const m: Machine = {
+      ...base(),
+      pending: { state: at(6n, 1n), sigs: ["0x", null], proposer: 0 },
+      dispute: { version: 5n, timeout: 0n, state: at(5n, 3n) },
+    };
+    expect(shownState(m)?.outcome.balances).toEqual([[3n, 7n]]);
+  });
+  it("our current state when the newer version's state is unknown to us", () => {
+    const m: Machine = { ...base(), dispute: { version: 9n, timeout: 0n, state: null } };
+    expect(shownState(m)?.version).toBe(4n);
   });
 });

@@ -190,3 +190,17 @@ export function changesLocks(current: State, next: State): boolean {
   const { added, removed } = diffLocked(current.outcome.locked, next.outcome.locked);
   return added.length + removed.length > 0;
 }
+
+/**
+ * The state a channel's view shows: our newest fully signed state or, once the chain holds a newer
+ * version (the peer registered or concluded the final state we proposed and it signed, while our
+ * side went to dispute), that version's state when we know it. The view must not keep showing a
+ * version the chain overruled.
+ */
+export function shownState(m: Machine): State | null {
+  const cur = m.current?.state ?? null;
+  const d = m.dispute;
+  if (d === null || (cur !== null && d.version <= cur.version)) return cur;
+  for (const s of [d.state, m.pending?.state]) if (s && s.version === d.version) return s;
+  return cur;
+}

@@ -63,7 +63,8 @@ export class Resync {
   nudge(peer: Address): void {
     const key = peer.toLowerCase();
     const now = Date.now();
-    if (this.ctx.closed || !this.timers.has(key) || now - (this.lastTry.get(key) ?? 0) < this.baseMs()) return;
+    if (this.ctx.closed || !this.timers.has(key) || now - (this.lastTry.get(key) ?? 0) < this.baseMs())
+      return;
     clearTimeout(this.timers.get(key));
     this.timers.delete(key);
     void this.redeliver(peer).catch(() => undefined);
