@@ -1,11 +1,14 @@
 /**
  * Gas benchmark scenario: one fixed sequence of Perun operations (deposit,
- * cooperative close, dispute, refute, app progress, conclude, withdraw) on a
- * fresh embedded EVM, returning each operation's receipt gasUsed.
+ * cooperative close, dispute, refute, app progress, conclude, withdraw, and the
+ * cooperative close that pays out in the same transaction) on a fresh embedded
+ * EVM, returning each operation's receipt gasUsed.
  *
  * Only the contract bytecodes are parameters: the ABIs are ours, and the
  * reference implementation (perun-eth-contracts v1.0.0) is ABI-identical, so
  * the same scenario measures both and the figures compare like with like.
+ * concludeFinalAndPayout is ours only (an addition to that ABI): pass
+ * `withPayout: false` for the reference.
  * Every step's effect is asserted, so a broken contract cannot yield figures.
  */
 import {
@@ -68,11 +71,17 @@ export interface GasRecord {
   cooperative: number;
   /** register + refute + conclude + 2 * withdraw. */
   dispute: number;
+  /** Cooperative close that also pays both participants (ETH), no withdrawals after it. */
+  concludeFinalAndPayout?: number;
+  /** 2 * depositETH + concludeFinalAndPayout: the whole cooperative lifecycle. */
+  cooperativeWithPayout?: number;
 }
 
 export interface MeasureGasOptions {
   /** Progress lines ("register: 123456"), e.g. console.log. */
   readonly log?: (line: string) => void;
+  /** Measure concludeFinalAndPayout too (default true; false for contracts without it). */
+  readonly withPayout?: boolean;
 }
 
 const ETH = 10n ** 18n;
@@ -409,6 +418,37 @@ export async function measureGas(
   expect("C phase", (await dispute(idC)).phase, PHASE.CONCLUDED);
   await expectHoldings("C concluded", paramsC, [(9n * ETH) / 10n, (11n * ETH) / 10n]);
 
+  // --- channel D: fund, cooperative close paying both out in the same transaction ---
+  let payout: Pick<GasRecord, "concludeFinalAndPayout" | "cooperativeWithPayout"> = {};
+  if (options.withPayout ?? true) {
+    const paramsD = paramsFor(5n);
+    const idD = channelIdOf(paramsD);
+    await fund(paramsD);
+    const shares = [(3n * ETH) / 10n, (17n * ETH) / 10n] as const;
+    const finalD = stateOf(paramsD, 1n, shares, true);
+    const sigsD = await signAll(finalD);
+    const before = await Promise.all([alice, bob].map((w) => pub.getBalance({ address: w.account.address })));
+    const receipt = await mined(
+      "concludeFinalAndPayout",
+      alice.writeContract({
+        address: adj.address,
+        abi: AdjudicatorAbi,
+        functionName: "concludeFinalAndPayout",
+        args: [paramsD, finalD, sigsD],
+      }),
+    );
+    const after = await Promise.all([alice, bob].map((w) => pub.getBalance({ address: w.account.address })));
+    expect("D phase", (await dispute(idD)).phase, PHASE.CONCLUDED);
+    expect("D settled", await settled(ethHolder.address, idD), true);
+    await expectHoldings("D paid out", paramsD, [0n, 0n]);
+    const fee = receipt.gasUsed * receipt.effectiveGasPrice;
+    expect("D: alice received", (after[0] as bigint) - (before[0] as bigint) + fee, shares[0]);
+    expect("D: bob received", (after[1] as bigint) - (before[1] as bigint), shares[1]);
+    const gas = Number(receipt.gasUsed);
+    log(`concludeFinalAndPayout: ${gas}`);
+    payout = { concludeFinalAndPayout: gas, cooperativeWithPayout: 2 * depositETH + gas };
+  }
+
   return {
     depositETH,
     depositERC20,
@@ -422,5 +462,6 @@ export async function measureGas(
     deployAssetHolderETH: ethHolder.gas,
     cooperative: 2 * depositETH + concludeFinal + 2 * withdrawGas,
     dispute: registerGas + refute + concludeGas + 2 * withdrawGas,
+    ...payout,
   };
 }

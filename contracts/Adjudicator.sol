@@ -12,6 +12,7 @@ pragma solidity ^0.8.28;
 
 import {App} from "./App.sol";
 import {AssetHolder} from "./AssetHolder.sol";
+import {CalldataHash} from "./CalldataHash.sol";
 import {Channel} from "./Channel.sol";
 import {Sig} from "./Sig.sol";
 
@@ -146,19 +147,20 @@ contract Adjudicator {
     {
         Channel.Params calldata params = c.params;
         Channel.State calldata state = c.state;
-        bytes32 id = _requireChannelID(params, state);
+        bytes32 id = _requireChannelID(params, _at(state), state);
         Channel.Allocation calldata alloc = state.outcome;
         uint256 nParts = params.participants.length;
-        _requireShape(id, alloc, nParts);
+        uint256 nLocked = _requireShape(id, alloc, nParts);
         // Virtual channels are funded by two parents and settled through either;
         // an app or nested funds could make their outcome diverge between them.
-        if (params.virtualChannel && (params.app != address(0) || alloc.locked.length != 0)) {
+        if (params.virtualChannel && (params.app != address(0) || nLocked != 0)) {
             revert InvalidVirtualChannel(id);
         }
-        _registerSingle(id, params, state, c.sigs);
+        _registerSingle(id, params, state, c.sigs, nLocked != 0);
+        if (nLocked == 0) return next;
 
         Channel.SubAlloc[] calldata locked = alloc.locked;
-        for (uint256 i; i < locked.length; ++i) {
+        for (uint256 i; i < nLocked; ++i) {
             Channel.SubAlloc calldata s = locked[i];
             if (next >= subs.length) revert SubChannelCountMismatch(next + 1, subs.length);
             SignedState calldata sub = subs[next];
@@ -193,9 +195,11 @@ contract Adjudicator {
         bytes32 id,
         Channel.Params calldata params,
         Channel.State calldata state,
-        bytes[] calldata sigs
+        bytes[] calldata sigs,
+        bool locks
     ) private {
-        bytes32 h = keccak256(abi.encode(state));
+        // Checked against the signatures of all participants (see CalldataHash).
+        bytes32 h = CalldataHash.hash(_at(state), _tail(sigs));
         Record storage r = _records[id];
         uint256 m = r.meta;
         uint64 cd = _challengeDuration(id, params);
@@ -221,7 +225,7 @@ contract Adjudicator {
         // with timeout = now, whoever holds it could register it together with
         // an old state of a locked (virtual) channel and conclude in the same
         // transaction, before anyone can refute the sub-channel.
-        if (state.isFinal && state.outcome.locked.length == 0) timeout = uint64(block.timestamp);
+        if (state.isFinal && !locks) timeout = uint64(block.timestamp);
         r.meta = _pack(timeout, cd, state.version, params.app != address(0), DISPUTE);
         r.stateHash = h;
         emit ChannelUpdate(id, state.version, DISPUTE, timeout);
@@ -239,7 +243,7 @@ contract Adjudicator {
         uint256 actorIdx,
         bytes calldata sig
     ) external {
-        bytes32 id = _requireChannelID(params, state);
+        bytes32 id = _requireChannelID(params, _at(stateOld), state);
         if (params.app == address(0)) revert NoApp(id);
         Record storage r = _records[id];
         uint256 m = r.meta;
@@ -256,7 +260,9 @@ contract Adjudicator {
         uint256 n = params.participants.length;
         if (actorIdx >= n) revert ActorIdxOutOfRange(actorIdx, n);
         // The stored hash binds stateOld, including its channelID (== id).
-        if (keccak256(abi.encode(stateOld)) != r.stateHash) revert InvalidOldState(id);
+        if (CalldataHash.hash(_at(stateOld), _at(state)) != r.stateHash) revert InvalidOldState(id);
+        // Signed by one participant only, who must not be able to make the app
+        // check one state and the record hold another: re-encoded (CalldataHash).
         bytes32 h = keccak256(abi.encode(state));
         if (!Sig.verify(Sig.ethSignedDigest(h), sig, params.participants[actorIdx].ethAddress)) {
             revert InvalidSignature(id, actorIdx);
@@ -293,18 +299,18 @@ contract Adjudicator {
         Channel.State[] calldata subStates
     ) external {
         if (!params.ledgerChannel) revert NotLedgerChannel();
-        bytes32 id = _requireChannelID(params, state);
+        bytes32 id = _requireChannelID(params, _at(state), state);
         Record storage r = _records[id];
         uint256 m = r.meta;
         if (m == 0) revert NotRegistered(id);
         if (_phase(m) == CONCLUDED) revert ChannelConcluded(id);
-        if (keccak256(abi.encode(state)) != r.stateHash) revert InvalidState(id);
+        if (CalldataHash.hash(_at(state), _tail(subStates)) != r.stateHash) revert InvalidState(id);
         _markConcluded(r, id, m);
 
         Channel.Allocation calldata alloc = state.outcome;
         if (alloc.locked.length == 0) {
             if (subStates.length != 0) revert SubChannelCountMismatch(0, subStates.length);
-            _pushCalldata(id, alloc.assets, params.participants, alloc.balances);
+            _pushCalldata(id, params, _at(state), alloc, AssetHolder.setOutcome.selector);
         } else {
             // Accumulate into a copy of the parent's balances; sub-channel
             // participants are mapped to parent participants via indexMap.
@@ -409,12 +415,47 @@ contract Adjudicator {
 
     /// @notice Concludes a ledger channel immediately with a final state signed
     /// by all participants. Supersedes any running dispute (also in FORCEEXEC);
-    /// fails only once the channel is concluded.
+    /// fails only once the channel is concluded. A final state that locks funds
+    /// in sub-channels is refused (HasLockedFunds): it says nothing about how
+    /// they end, so it goes through register and conclude, which give every
+    /// sub-channel its full challenge duration.
     function concludeFinal(Channel.Params calldata params, Channel.State calldata state, bytes[] calldata sigs)
         external
     {
+        _concludeFinal(params, state, sigs);
+    }
+
+    /// @notice concludeFinal, and every participant is paid its outcome in the
+    /// same transaction (not in the ABI of perun-eth-contracts v1.0.0; an
+    /// addition). Same checks as concludeFinal: a final state signed by all
+    /// participants, nothing locked in sub-channels. Each asset holder pays each
+    /// participant's ethAddress with bounded gas; a payment that fails (a
+    /// contract that rejects it or runs out of that gas, a token that reverts or
+    /// returns false) stays credited to the participant's holdings, to be taken
+    /// out with the normal withdraw. So no participant can block the conclusion
+    /// or another participant's payment.
+    /// Example: `concludeFinalAndPayout(params, finalState, [sigAlice, sigBob])`
+    /// instead of concludeFinal followed by one withdraw per participant and asset.
+    function concludeFinalAndPayout(
+        Channel.Params calldata params,
+        Channel.State calldata state,
+        bytes[] calldata sigs
+    ) external {
+        _concludeFinal(params, state, sigs);
+    }
+
+    /// @dev concludeFinal, or concludeFinalAndPayout when called as that: the
+    /// outcome goes to the asset holders' setOutcome or setOutcomeAndPayout. One
+    /// body for both, told apart by msg.sig: passing a constant instead makes the
+    /// compiler inline a copy per entry point (~700 bytes of code).
+    function _concludeFinal(Channel.Params calldata params, Channel.State calldata state, bytes[] calldata sigs)
+        private
+    {
+        bytes4 push = msg.sig == this.concludeFinalAndPayout.selector
+            ? AssetHolder.setOutcomeAndPayout.selector
+            : AssetHolder.setOutcome.selector;
         if (!params.ledgerChannel) revert NotLedgerChannel();
-        bytes32 id = _requireChannelID(params, state);
+        bytes32 id = _requireChannelID(params, _at(state), state);
         if (!state.isFinal) revert NotFinal(id);
         Channel.Allocation calldata alloc = state.outcome;
         if (alloc.locked.length != 0) revert HasLockedFunds(id);
@@ -422,7 +463,7 @@ contract Adjudicator {
         Record storage r = _records[id];
         uint256 m = r.meta;
         if (m != 0 && _phase(m) == CONCLUDED) revert ChannelConcluded(id);
-        bytes32 h = keccak256(abi.encode(state));
+        bytes32 h = CalldataHash.hash(_at(state), _tail(sigs));
         _requireAllSigs(id, params, h, sigs);
 
         uint64 now64 = uint64(block.timestamp);
@@ -434,7 +475,7 @@ contract Adjudicator {
         // Never registered: leave stateHash 0 (saves a fresh slot; see disputes()).
         if (m != 0) r.stateHash = h;
         emit ChannelUpdate(id, state.version, CONCLUDED, now64);
-        _pushCalldata(id, alloc.assets, params.participants, alloc.balances);
+        _pushCalldata(id, params, _at(state), alloc, push);
     }
 
     // ------------------------------------------------------------- payout
@@ -452,18 +493,103 @@ contract Adjudicator {
     // revert AlreadySettled and lock every deposit of the channel for good. Sums
     // saturate instead of reverting: a saturated outcome exceeds any deposits, so
     // the holder refunds them. With distinct holders each row is pushed as is.
+    //
+    // The state and params are read here without the decoder's checks, and the
+    // call to a holder is encoded by copying the participants and a balance row
+    // from calldata (re-encoding them cost ~4k gas per conclusion): both lie in
+    // regions whose hashes were checked (the channel id, and the signed or
+    // registered state hash), so they are the canonical encodings of the values
+    // checked (see CalldataHash), every offset in them is in bounds, and the
+    // balance matrix has one row per asset (concludeFinal checks it; register
+    // checked the shape of every state on record). Holders are called without
+    // a code-size check: an address without code holds nothing to pay out.
 
+    /// @dev Pushes the outcome of `alloc` (a state given in calldata) with the
+    /// holders' function `push` (setOutcome or setOutcomeAndPayout).
     function _pushCalldata(
         bytes32 id,
-        Channel.Asset[] calldata assets,
-        Channel.Participant[] calldata parts,
-        uint256[][] calldata bals
+        Channel.Params calldata params,
+        uint256 paramsEnd,
+        Channel.Allocation calldata alloc,
+        bytes4 push
     ) private {
-        // One push routine for both: a calldata twin of the merging loop below costs
-        // ~75k gas more to deploy (+2.8 %); this copy ~950 gas per conclusion (+1-1.5 %).
-        _pushMemory(id, assets, parts, bals);
+        ++_pushDepth;
+        // Calldata positions (see above): the participants' length word, and the
+        // first offset word of assets and of balances.
+        uint256 partsAt;
+        uint256 assetsAt;
+        uint256 balsAt;
+        uint256 n;
+        assembly ("memory-safe") {
+            partsAt := add(params, calldataload(add(params, 0x40)))
+            let assets := add(alloc, calldataload(alloc))
+            n := calldataload(assets)
+            assetsAt := add(assets, 0x20)
+            balsAt := add(add(alloc, calldataload(add(alloc, 0x40))), 0x20)
+        }
+        // Participants are the last dynamic member of Params: their encoding runs
+        // to the end of it.
+        if (paramsEnd <= partsAt) revert CalldataHash.NonCanonicalCalldata();
+        for (uint256 a; a < n; ++a) {
+            address holder = _holderAt(assetsAt, a);
+            if (holder == address(0) || _holderIn(assetsAt, 0, a, holder)) continue;
+            if (_holderIn(assetsAt, a + 1, n, holder)) {
+                uint256[][] calldata bals = alloc.balances;
+                uint256[] memory row = bals[a];
+                for (uint256 b = a + 1; b < n; ++b) {
+                    if (_holderAt(assetsAt, b) == holder) _addSaturating(id, row, bals[b]);
+                }
+                _call(holder, abi.encodeWithSelector(push, id, params.participants, row));
+            } else {
+                _callRaw(holder, push, id, partsAt, paramsEnd, balsAt, a);
+            }
+        }
+        --_pushDepth;
     }
 
+    /// @dev Calls holder.push(id, participants, balances[a]) with the
+    /// participants' encoding at calldata [partsAt, partsEnd) and row a of the
+    /// balances whose first offset word is at balsAt, both copied from calldata.
+    function _callRaw(
+        address holder,
+        bytes4 push,
+        bytes32 id,
+        uint256 partsAt,
+        uint256 partsEnd,
+        uint256 balsAt,
+        uint256 a
+    ) private {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            let partsLen := sub(partsEnd, partsAt)
+            mstore(m, push)
+            mstore(add(m, 0x04), id)
+            mstore(add(m, 0x24), 0x60)
+            mstore(add(m, 0x44), add(0x60, partsLen))
+            calldatacopy(add(m, 0x64), partsAt, partsLen)
+            let row := add(balsAt, calldataload(add(balsAt, shl(5, a))))
+            let rowLen := shl(5, add(calldataload(row), 1))
+            calldatacopy(add(add(m, 0x64), partsLen), row, rowLen)
+            if iszero(call(gas(), holder, 0, m, add(add(0x64, partsLen), rowLen), 0, 0)) {
+                returndatacopy(m, 0, returndatasize())
+                revert(m, returndatasize())
+            }
+        }
+    }
+
+    /// @dev Calls `target` with `data`, bubbling up its revert.
+    function _call(address target, bytes memory data) private {
+        assembly ("memory-safe") {
+            if iszero(call(gas(), target, 0, add(data, 0x20), mload(data), 0, 0)) {
+                let m := mload(0x40)
+                returndatacopy(m, 0, returndatasize())
+                revert(m, returndatasize())
+            }
+        }
+    }
+
+    /// @dev Pushes the outcome `bals` (a registered state's balances with its
+    /// sub-channels' added) of a channel with assets `assets`.
     function _pushMemory(
         bytes32 id,
         Channel.Asset[] calldata assets,
@@ -471,33 +597,39 @@ contract Adjudicator {
         uint256[][] memory bals
     ) private {
         ++_pushDepth;
+        uint256 assetsAt;
+        assembly ("memory-safe") {
+            assetsAt := assets.offset
+        }
         uint256 n = assets.length;
         for (uint256 a; a < n; ++a) {
-            address holder = _localHolder(assets[a]);
-            if (holder == address(0) || _heldBefore(assets, a, holder)) continue;
+            address holder = _holderAt(assetsAt, a);
+            if (holder == address(0) || _holderIn(assetsAt, 0, a, holder)) continue;
             uint256[] memory row = bals[a];
             for (uint256 b = a + 1; b < n; ++b) {
-                if (_localHolder(assets[b]) == holder) _addSaturating(id, row, bals[b]);
+                if (_holderAt(assetsAt, b) == holder) _addSaturating(id, row, bals[b]);
             }
-            AssetHolder(holder).setOutcome(id, parts, row);
+            _call(holder, abi.encodeCall(AssetHolder.setOutcome, (id, parts, row)));
         }
         --_pushDepth;
     }
 
-    /// @dev The holder that pays out `asset` on this chain, or 0 if none does.
-    function _localHolder(Channel.Asset calldata asset) private view returns (address) {
-        return asset.chainID == block.chainid ? asset.ethHolder : address(0);
+    /// @dev The holder that pays out asset `a` on this chain, or 0 if none does;
+    /// `assetsAt` is the calldata position of the assets' first offset word.
+    function _holderAt(uint256 assetsAt, uint256 a) private view returns (address holder) {
+        assembly ("memory-safe") {
+            let asset := add(assetsAt, calldataload(add(assetsAt, shl(5, a))))
+            // Asset{chainID, ethHolder, ccHolder}
+            if eq(calldataload(asset), chainid()) {
+                holder := and(calldataload(add(asset, 0x20)), 0xffffffffffffffffffffffffffffffffffffffff)
+            }
+        }
     }
 
-    /// @dev Whether an asset before index `a` is paid out by `holder` here (its
-    /// outcome, merged with asset a's, was pushed then).
-    function _heldBefore(Channel.Asset[] calldata assets, uint256 a, address holder)
-        private
-        view
-        returns (bool)
-    {
-        for (uint256 j; j < a; ++j) {
-            if (_localHolder(assets[j]) == holder) return true;
+    /// @dev Whether an asset with index in [from, to) is paid out by `holder` here.
+    function _holderIn(uint256 assetsAt, uint256 from, uint256 to, address holder) private view returns (bool) {
+        for (uint256 j = from; j < to; ++j) {
+            if (_holderAt(assetsAt, j) == holder) return true;
         }
         return false;
     }
@@ -518,13 +650,44 @@ contract Adjudicator {
 
     // ------------------------------------------------------------- checks
 
-    function _requireChannelID(Channel.Params calldata params, Channel.State calldata state)
+    /// @dev The channel id of `params`, whose encoding ends in calldata at
+    /// `paramsEnd` (the next argument's tail), and a check that `state` is of
+    /// this channel. Hashed straight from calldata: a wrong region gives an id
+    /// that no honest participant ever signed a state for (CalldataHash).
+    function _requireChannelID(Channel.Params calldata params, uint256 paramsEnd, Channel.State calldata state)
         private
         pure
         returns (bytes32 id)
     {
-        id = keccak256(abi.encode(params));
+        id = CalldataHash.hash(_at(params), paramsEnd);
         if (state.channelID != id) revert InvalidParams(id, state.channelID);
+    }
+
+    /// @dev Calldata position of a struct argument's encoding.
+    function _at(Channel.Params calldata x) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := x
+        }
+    }
+
+    function _at(Channel.State calldata x) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := x
+        }
+    }
+
+    /// @dev Where the encoding of a dynamic array argument starts in calldata
+    /// (its length word, just before `.offset`).
+    function _tail(bytes[] calldata x) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := sub(x.offset, 0x20)
+        }
+    }
+
+    function _tail(Channel.State[] calldata x) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := sub(x.offset, 0x20)
+        }
     }
 
     function _requireAllSigs(bytes32 id, Channel.Params calldata params, bytes32 stateHash, bytes[] calldata sigs)
@@ -541,18 +704,37 @@ contract Adjudicator {
     }
 
     /// @dev balances is assets x participants and every locked entry has one
-    /// total per asset; everything later indexes by these dimensions.
-    function _requireShape(bytes32 id, Channel.Allocation calldata alloc, uint256 nParts) private pure {
-        uint256 nAssets = alloc.assets.length;
-        uint256[][] calldata bals = alloc.balances;
-        if (bals.length != nAssets) revert InvalidAllocationShape(id);
-        for (uint256 a; a < nAssets; ++a) {
-            if (bals[a].length != nParts) revert InvalidAllocationShape(id);
+    /// total per asset; everything later indexes by these dimensions. Returns
+    /// the number of locked entries. Read without the decoder's checks (a third
+    /// of their gas): register goes on to check the state's hash against every
+    /// participant's signature or the record, which makes the state's region
+    /// canonical (CalldataHash), so what was read here is the state's shape.
+    function _requireShape(bytes32 id, Channel.Allocation calldata alloc, uint256 nParts)
+        private
+        pure
+        returns (uint256 nLocked)
+    {
+        bool bad;
+        assembly ("memory-safe") {
+            // Allocation{assets, backends, balances, locked}: four offset words.
+            let nAssets := calldataload(add(alloc, calldataload(alloc)))
+            let bals := add(alloc, calldataload(add(alloc, 0x40)))
+            bad := iszero(eq(calldataload(bals), nAssets))
+            let rows := add(bals, 0x20)
+            for { let a := 0 } lt(a, nAssets) { a := add(a, 1) } {
+                let row := add(rows, calldataload(add(rows, shl(5, a))))
+                bad := or(bad, iszero(eq(calldataload(row), nParts)))
+            }
+            let locked := add(alloc, calldataload(add(alloc, 0x60)))
+            nLocked := calldataload(locked)
+            let subs := add(locked, 0x20)
+            for { let i := 0 } lt(i, nLocked) { i := add(i, 1) } {
+                // SubAlloc{ID, balances, indexMap}
+                let entry := add(subs, calldataload(add(subs, shl(5, i))))
+                bad := or(bad, iszero(eq(calldataload(add(entry, calldataload(add(entry, 0x20)))), nAssets)))
+            }
         }
-        Channel.SubAlloc[] calldata locked = alloc.locked;
-        for (uint256 i; i < locked.length; ++i) {
-            if (locked[i].balances.length != nAssets) revert InvalidAllocationShape(id);
-        }
+        if (bad) revert InvalidAllocationShape(id);
     }
 
     /// @dev progress may redistribute balances but not create, destroy or

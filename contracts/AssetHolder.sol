@@ -18,6 +18,7 @@
 //   does that.
 pragma solidity ^0.8.28;
 
+import {CalldataHash} from "./CalldataHash.sol";
 import {Channel} from "./Channel.sol";
 import {Sig} from "./Sig.sol";
 
@@ -42,6 +43,7 @@ abstract contract AssetHolder {
     error InvalidAuthorization(bytes32 fundingID);
     error InsufficientFunds(bytes32 fundingID, uint256 available, uint256 requested);
     error DepositOverflow(bytes32 fundingID);
+    error PayoutGasTooLow(uint256 needed);
 
     uint256 private constant FLAG = 1 << 255;
     uint256 private constant AMOUNT = FLAG - 1;
@@ -76,15 +78,18 @@ abstract contract AssetHolder {
     function deposit(bytes32 fundingID, uint256 amount) external payable {
         _depositCheck(amount);
         uint256 slot = _holdings[fundingID];
-        uint256 bal = slot & AMOUNT;
-        // Bit 255 is the settled flag, so balances must stay below 2^255.
-        if (amount > AMOUNT - bal) revert DepositOverflow(fundingID);
-        // Cannot overflow: bal + amount <= AMOUNT by the check above. Keeping the
-        // flag makes a deposit after settlement immediately withdrawable, as in
-        // the reference.
+        // Adding to the whole slot keeps the flag (a deposit after settlement is
+        // immediately withdrawable, as in the reference) as long as the balance
+        // stays below 2^255. With amount < 2^255 the balance outgrows its 255 bits
+        // exactly when the carry flips bit 255 (and then the sum may wrap around
+        // 2^256, which flips it back to 0 only from a set flag); so one test of
+        // bit 255 of (next ^ slot) | amount covers both.
+        uint256 next;
         unchecked {
-            _holdings[fundingID] = (slot & FLAG) | (bal + amount);
+            next = slot + amount;
         }
+        if (((next ^ slot) | amount) >= FLAG) revert DepositOverflow(fundingID);
+        _holdings[fundingID] = next;
         _depositEnact(amount);
         emit Deposited(fundingID, amount);
     }
@@ -96,55 +101,133 @@ abstract contract AssetHolder {
     function setOutcome(bytes32 channelID, Channel.Participant[] calldata parts, uint256[] calldata newBals)
         external
     {
+        _setOutcome(channelID, parts, newBals);
+    }
+
+    /// @notice setOutcome, then pays every participant its new holdings at its
+    /// ethAddress (not in the ABI of perun-eth-contracts v1.0.0; called by
+    /// Adjudicator.concludeFinalAndPayout). Each payment gets bounded gas
+    /// (_tryPay); one that fails stays credited as after setOutcome, for the
+    /// normal withdraw. A channel with two equal participant addresses is only
+    /// refunded into the holdings, as setOutcome does, and pays nothing out.
+    function setOutcomeAndPayout(
+        bytes32 channelID,
+        Channel.Participant[] calldata parts,
+        uint256[] calldata newBals
+    ) external {
+        _setOutcome(channelID, parts, newBals);
+    }
+
+    /// @dev setOutcome, or setOutcomeAndPayout when called as that. One body for
+    /// both, told apart by msg.sig: passing a constant flag instead makes the
+    /// compiler inline a copy per entry point (~500 bytes of code).
+    function _setOutcome(bytes32 channelID, Channel.Participant[] calldata parts, uint256[] calldata newBals)
+        private
+    {
         if (msg.sender != adjudicator) revert NotAdjudicator(msg.sender);
         uint256 n = parts.length;
         if (n != newBals.length) revert LengthMismatch(n, newBals.length);
 
-        bytes32[] memory ids = new bytes32[](n);
-        uint256[] memory held = new uint256[](n);
+        // ids[i]: participant i's funding id; held[i]: what its slot holds. Filled
+        // in assembly, which costs a third of the checked Solidity loop: parts is
+        // read as _ethAddress reads it, newBals[i] for i < n = newBals.length.
+        bytes32[] memory ids;
+        uint256[] memory held;
         uint256 sumHeld;
         uint256 sumOut;
         bool duplicate;
-        for (uint256 i; i < n; ++i) {
-            address p = parts[i].ethAddress;
-            // Two equal addresses share one fundingID slot: counting it twice
-            // would let the channel pay out funds of other channels. Such a
-            // channel is refunded instead (O(n^2), n is tiny).
-            for (uint256 j; j < i; ++j) {
-                if (parts[j].ethAddress == p) duplicate = true;
-            }
-            bytes32 id = _fundingID(channelID, p);
-            uint256 slot = _holdings[id];
-            // Only setOutcome (and withdrawals after it) set the flag, and the
-            // slot is specific to this channel: a flag means "already settled".
-            if (slot & FLAG != 0) revert AlreadySettled(channelID);
-            ids[i] = id;
-            held[i] = slot;
-            // Saturating sums, so that absurd values can never make conclusion
-            // revert: a saturated sumHeld still understates the real deposits
-            // (no over-payment), a saturated sumOut exceeds AMOUNT and refunds.
-            unchecked {
-                uint256 h = sumHeld + slot;
-                sumHeld = h < sumHeld ? type(uint256).max : h;
-                uint256 o = sumOut + newBals[i];
-                sumOut = o < sumOut ? type(uint256).max : o;
+        bool flagged;
+        assembly ("memory-safe") {
+            ids := mload(0x40)
+            held := add(ids, shl(5, add(n, 1)))
+            mstore(ids, n)
+            mstore(held, n)
+            mstore(0x40, add(held, shl(5, add(n, 1))))
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let elem := add(parts.offset, calldataload(add(parts.offset, shl(5, i))))
+                mstore(0x00, channelID)
+                mstore(0x20, and(calldataload(elem), 0xffffffffffffffffffffffffffffffffffffffff))
+                let id := keccak256(0x00, 0x40)
+                // Two equal addresses share one fundingID slot: counting it twice
+                // would let the channel pay out funds of other channels. Such a
+                // channel is refunded instead (O(n^2), n is tiny). Equal ids <=>
+                // equal addresses.
+                for { let j := 0 } lt(j, i) { j := add(j, 1) } {
+                    duplicate := or(duplicate, eq(mload(add(ids, shl(5, add(j, 1)))), id))
+                }
+                mstore(0x00, id)
+                mstore(0x20, _holdings.slot)
+                let slot := sload(keccak256(0x00, 0x40))
+                // Only setOutcome (and withdrawals after it) set the flag, and the
+                // slot is specific to this channel: a flag means "already settled".
+                flagged := or(flagged, shr(255, slot))
+                mstore(add(ids, shl(5, add(i, 1))), id)
+                mstore(add(held, shl(5, add(i, 1))), slot)
+                // Saturating sums, so that absurd values can never make conclusion
+                // revert: a saturated sumHeld still understates the real deposits
+                // (no over-payment), a saturated sumOut exceeds AMOUNT and refunds.
+                let h := add(sumHeld, slot)
+                sumHeld := or(h, sub(0, lt(h, sumHeld)))
+                let o := add(sumOut, calldataload(add(newBals.offset, shl(5, i))))
+                sumOut := or(o, sub(0, lt(o, sumOut)))
             }
         }
+        if (flagged) revert AlreadySettled(channelID);
 
         // sumOut <= AMOUNT guarantees every new balance fits below the flag.
-        if (!duplicate && sumHeld >= sumOut && sumOut <= AMOUNT) {
-            for (uint256 i; i < n; ++i) {
-                uint256 b = newBals[i];
-                // A slot that is 0 and stays 0 is not written: a fresh slot costs
-                // 22.1k gas and a later withdraw of 0 falls back to the Adjudicator.
-                if (b != 0 || held[i] != 0) _holdings[ids[i]] = FLAG | b;
-            }
-        } else {
-            for (uint256 i; i < n; ++i) {
-                if (held[i] != 0) _holdings[ids[i]] = FLAG | held[i];
+        bool outcome = !duplicate && sumHeld >= sumOut && sumOut <= AMOUNT;
+        // With equal participant addresses nothing is paid out: the refund stays
+        // in the holdings, as setOutcome leaves it.
+        bool payout = !duplicate && msg.sig == this.setOutcomeAndPayout.selector;
+        // setOutcome: FLAG | new balance; a slot that is 0 and stays 0 is not
+        // written (a fresh slot costs 22.1k gas and a later withdraw of 0 falls
+        // back to the Adjudicator). Payout: emptied before the first payment
+        // (checks-effects-interactions), which also earns the storage refund.
+        assembly ("memory-safe") {
+            mstore(0x20, _holdings.slot)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let at := shl(5, add(i, 1))
+                let h := mload(add(held, at))
+                let b := h
+                if outcome { b := calldataload(add(newBals.offset, shl(5, i))) }
+                mstore(0x00, mload(add(ids, at)))
+                switch payout
+                case 0 { if or(h, b) { sstore(keccak256(0x00, 0x40), or(FLAG, b)) } }
+                default { if h { sstore(keccak256(0x00, 0x40), 0) } }
             }
         }
         emit OutcomeSet(channelID);
+        if (payout) _payout(parts, newBals, ids, held, outcome);
+    }
+
+    /// @dev Pays participant i newBals[i] (`outcome`) or its deposit held[i]
+    /// back, its slot being empty by now. A payee that re-enters finds nothing to
+    /// withdraw: its slot is 0 and the Adjudicator's disputes() reverts while it
+    /// pushes, so withdraw says NotSettled. A failed payment is credited back on
+    /// top of whatever the slot holds by then (a deposit an earlier payee made into
+    /// it), with the flag, as setOutcome would have left it.
+    function _payout(
+        Channel.Participant[] calldata parts,
+        uint256[] calldata newBals,
+        bytes32[] memory ids,
+        uint256[] memory held,
+        bool outcome
+    ) private {
+        for (uint256 i; i < ids.length; ++i) {
+            uint256 amount = outcome ? newBals[i] : held[i];
+            if (amount == 0) continue;
+            address payable to = payable(_ethAddress(parts, i));
+            bytes32 id = ids[i];
+            if (_tryPay(to, amount)) {
+                emit Withdrawn(id, amount, to);
+            } else {
+                // Both terms are at most AMOUNT (outcome: sumOut <= AMOUNT; held:
+                // unflagged slots), so the sum cannot overflow; capped at AMOUNT
+                // so that it never reaches the flag bit.
+                uint256 sum = (_holdings[id] & AMOUNT) + amount;
+                _holdings[id] = FLAG | (sum > AMOUNT ? AMOUNT : sum);
+            }
+        }
     }
 
     /// @notice Pays `authorization.amount` of the participant's funds in a
@@ -153,10 +236,26 @@ abstract contract AssetHolder {
         bytes32 channelID = authorization.channelID;
         address participant = authorization.participant.ethAddress;
         bytes32 id = _fundingID(channelID, participant);
-        uint256 slot = _holdings[id];
+        // The storage slot of _holdings[id], computed once for the read and the write.
+        uint256 at;
+        uint256 slot;
+        assembly ("memory-safe") {
+            mstore(0x00, id)
+            mstore(0x20, _holdings.slot)
+            at := keccak256(0x00, 0x40)
+            slot := sload(at)
+        }
         if (slot & FLAG == 0 && !_concluded(channelID)) revert NotSettled(channelID);
 
-        bytes32 digest = Sig.ethSignedDigest(keccak256(abi.encode(authorization)));
+        // Straight from calldata: checked against the participant's signature, so a
+        // wrong region can only fail (CalldataHash).
+        uint256 start;
+        uint256 end;
+        assembly ("memory-safe") {
+            start := authorization
+            end := sub(signature.offset, 0x20)
+        }
+        bytes32 digest = Sig.ethSignedDigest(CalldataHash.hash(start, end));
         if (!Sig.verify(digest, signature, participant)) revert InvalidAuthorization(id);
 
         uint256 amount = authorization.amount;
@@ -169,7 +268,10 @@ abstract contract AssetHolder {
             uint256 rest = bal - amount;
             // An emptied slot is zeroed for the gas refund; it loses the flag, so a
             // later deposit there goes through the Adjudicator check above.
-            _holdings[id] = rest == 0 ? 0 : FLAG | rest;
+            uint256 next = rest == 0 ? 0 : FLAG | rest;
+            assembly ("memory-safe") {
+                sstore(at, next)
+            }
         }
         _withdrawEnact(authorization.receiver, amount);
         emit Withdrawn(id, amount, authorization.receiver);
@@ -184,8 +286,31 @@ abstract contract AssetHolder {
     /// @dev Sends `amount` to `receiver` or reverts.
     function _withdrawEnact(address payable receiver, uint256 amount) internal virtual;
 
-    function _fundingID(bytes32 channelID, address participant) internal pure returns (bytes32) {
-        return keccak256(abi.encode(channelID, participant));
+    /// @dev Sends `amount` to `receiver` with bounded gas (a payee must not be
+    /// able to burn the payer's gas or make it revert); false if it failed, in
+    /// which case nothing was sent. Reverts PayoutGasTooLow unless enough gas is
+    /// left to give the payee all of that bound.
+    function _tryPay(address payable receiver, uint256 amount) internal virtual returns (bool);
+
+    /// @dev parts[i].ethAddress for i < parts.length, read without the
+    /// decoder's offset and address checks: only the Adjudicator calls the
+    /// functions that use it, with the encoding of a channel's participants
+    /// (well-formed, or else belonging to a channel id that no honest party uses:
+    /// see CalldataHash). Reads beyond calldata give 0; nothing else is touched.
+    function _ethAddress(Channel.Participant[] calldata parts, uint256 i) private pure returns (address a) {
+        assembly ("memory-safe") {
+            let elem := add(parts.offset, calldataload(add(parts.offset, shl(5, i))))
+            a := and(calldataload(elem), 0xffffffffffffffffffffffffffffffffffffffff)
+        }
+    }
+
+    /// @dev keccak256(abi.encode(channelID, participant)), in scratch space.
+    function _fundingID(bytes32 channelID, address participant) internal pure returns (bytes32 id) {
+        assembly ("memory-safe") {
+            mstore(0x00, channelID)
+            mstore(0x20, and(participant, 0xffffffffffffffffffffffffffffffffffffffff))
+            id := keccak256(0x00, 0x40)
+        }
     }
 
     /// @dev Asks the Adjudicator whether `channelID` is CONCLUDED. Any failure

@@ -1,6 +1,7 @@
 /**
  * Binding of the Adjudicator contract: register (with sub-channels), progress,
- * conclude, concludeFinal, the dispute record and its ChannelUpdate events.
+ * conclude, concludeFinal, concludeFinalAndPayout, the dispute record and its
+ * ChannelUpdate events.
  */
 import type { Abi, TransactionReceipt } from "viem";
 import type { Address, Hex, Params, State } from "../channel/types.js";
@@ -66,6 +67,18 @@ export class EthAdjudicator {
 
   concludeFinal(params: Params, state: State, sigs: readonly Hex[]): Promise<TransactionReceipt> {
     return this.send("concludeFinal", [params, state, sigs]);
+  }
+
+  /**
+   * concludeFinal that also pays every participant its outcome in the same transaction (ours only,
+   * not in perun-eth-contracts v1.0.0). A payment that fails stays in the holdings, to withdraw.
+   * A final state that locks sub-channels is refused, as by concludeFinal.
+   *
+   * @example
+   * await adjudicator.concludeFinalAndPayout(params, finalState, [sigAlice, sigBob]);
+   */
+  concludeFinalAndPayout(params: Params, state: State, sigs: readonly Hex[]): Promise<TransactionReceipt> {
+    return this.send("concludeFinalAndPayout", [params, state, sigs]);
   }
 
   /** The dispute record, or undefined when the channel was never registered or concluded on chain. */

@@ -1,7 +1,8 @@
 /**
  * The chain as the client sees it (design.md section 2: the Adjudicator and
  * Funder ports in one small object): deposit, read holdings, register,
- * conclude, withdraw, read the dispute record and follow ChannelUpdate events.
+ * conclude (also paying out at once), withdraw, read the dispute record and
+ * follow ChannelUpdate events.
  * `EthChain` implements it with the contract bindings of this folder; any
  * EVM chain reachable through a ChainConnection works.
  */
@@ -25,6 +26,11 @@ export interface ChainPort {
   register(channel: SignedState, subChannels?: readonly SignedState[]): Promise<void>;
   conclude(params: Params, state: State, subStates?: readonly State[]): Promise<void>;
   concludeFinal(params: Params, state: State, sigs: readonly Hex[]): Promise<void>;
+  /**
+   * concludeFinal, and every participant is paid its outcome in the same transaction (a payment
+   * that fails stays in the holdings, to withdraw). Only for final states that lock no sub-channels.
+   */
+  concludeFinalAndPayout(params: Params, state: State, sigs: readonly Hex[]): Promise<void>;
   withdraw(asset: Asset, auth: WithdrawalAuth, sig: Hex): Promise<void>;
   dispute(channelID: Hex): Promise<Dispute | undefined>;
   /** ChannelUpdate events in blocks [fromBlock, toBlock]. */
@@ -77,6 +83,10 @@ export class EthChain implements ChainPort {
 
   async concludeFinal(params: Params, state: State, sigs: readonly Hex[]): Promise<void> {
     await this.adjudicator.concludeFinal(params, state, sigs);
+  }
+
+  async concludeFinalAndPayout(params: Params, state: State, sigs: readonly Hex[]): Promise<void> {
+    await this.adjudicator.concludeFinalAndPayout(params, state, sigs);
   }
 
   async withdraw(asset: Asset, auth: WithdrawalAuth, sig: Hex): Promise<void> {

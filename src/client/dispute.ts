@@ -194,7 +194,14 @@ export class Disputes {
     );
   }
 
-  /** Concludes a final state signed by both (no dispute, no waiting). */
+  /**
+   * Concludes a final state signed by both (no dispute, no waiting). Without sub-channels it also
+   * pays both of us in the same transaction (concludeFinalAndPayout: one transaction instead of
+   * three); withdrawAll then finds nothing left, or what a failed payment left credited. An
+   * Adjudicator without it (perun-eth-contracts v1.0.0) gets concludeFinal: transact simulates
+   * first, so the failed attempt sends nothing. A final state that still locks sub-channels goes
+   * to concludeFinal, which refuses it as before.
+   */
   async concludeFinalOnChain(rec: ChannelRecord): Promise<void> {
     const { deps } = this.ctx;
     return this.once(`concludeFinal:${rec.channelID}`, async () => {
@@ -202,7 +209,12 @@ export class Disputes {
       if (d && d.phase === DisputePhase.CONCLUDED) return; // the peer was first; the watcher will see it
       const cur = rec.machine.current;
       if (!cur || !cur.state.isFinal) return;
-      await deps.chain.concludeFinal(rec.machine.params, cur.state, cur.sigs as Hex[]);
+      const { params } = rec.machine;
+      const sigs = cur.sigs as Hex[];
+      if (cur.state.outcome.locked.length > 0) return deps.chain.concludeFinal(params, cur.state, sigs);
+      await deps.chain
+        .concludeFinalAndPayout(params, cur.state, sigs)
+        .catch(() => deps.chain.concludeFinal(params, cur.state, sigs));
     }).catch((err) =>
       this.ctx.log("warn", "concludeFinal failed (will retry)", {
         channelID: rec.channelID,
@@ -220,10 +232,13 @@ export class Disputes {
       const state = (rec.machine.current?.state ?? rec.machine.pending?.state) as State;
       const fid = fundingId(channelID, address);
       const amounts: bigint[] = [];
-      for (const asset of state.outcome.assets) {
+      for (const [a, asset] of state.outcome.assets.entries()) {
         const amount = await deps.chain.holdings(asset, fid);
+        if (amount === 0n) {
+          amounts.push(await this.paidInConclusion(channelID, state, a, rec.machine.idx));
+          continue;
+        }
         amounts.push(amount);
-        if (amount === 0n) continue;
         const auth = {
           channelID,
           participant: { ethAddress: address, ccAddress: "0x" as Hex },
@@ -241,5 +256,17 @@ export class Disputes {
     }).catch((err) =>
       this.ctx.log("warn", "withdraw failed (will retry)", { channelID, error: errorText(err) }),
     );
+  }
+
+  /**
+   * What we got of asset `a` when nothing is left to withdraw: our balance in `state` if the channel
+   * was concluded with it as a final state without sub-channels (concludeFinalAndPayout paid it, or
+   * we withdrew it before a restart), else 0.
+   */
+  private async paidInConclusion(channelID: Hex, state: State, a: number, idx: number): Promise<bigint> {
+    if (!state.isFinal || state.outcome.locked.length > 0) return 0n;
+    const d = await this.ctx.deps.chain.dispute(channelID);
+    if (!d || d.phase !== DisputePhase.CONCLUDED || d.version !== state.version) return 0n;
+    return state.outcome.balances[a]?.[idx] ?? 0n;
   }
 }

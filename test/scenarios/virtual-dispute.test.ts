@@ -611,6 +611,6 @@ describe("virtual channel disputes between node processes", () => {
     expect(
       { l2Registered, bobCalls: calls.bob },
       "Bob's node registered L2 (no longer locking V) on seeing a stale V state on chain",
-    ).toEqual({ l2Registered: false, bobCalls: ["concludeFinal", "withdraw"] });
+    ).toEqual({ l2Registered: false, bobCalls: ["concludeFinalAndPayout"] });
   }, 90_000);
 });
