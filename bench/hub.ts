@@ -10,7 +10,7 @@
  * Used by `npm run bench` (1,000 channels) and by test/scenarios/hub-restart.test.ts (a few dozen).
  */
 import { type ChildProcess, fork, spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -39,7 +39,12 @@ export interface HubRecord {
   readonly openSeconds: number;
   readonly paymentsPerSecond: number;
   readonly paymentLatencyMs: { readonly p50: number; readonly p99: number };
+  /** The hub's resident memory per channel once every channel is open (before the load). */
   readonly rssPerChannelKB: number;
+  /** Live JavaScript objects per channel (heap snapshots, after a full GC): what a channel keeps. */
+  readonly liveHeapPerChannelKB: number;
+  /** The same after the steady load (the heap grown by payments in flight included). */
+  readonly rssUnderLoadPerChannelKB: number;
   /** From the restarted hub printing its address to the last channel's first payment after it. */
   readonly restartSeconds: number;
   readonly stuckAfterRestart: number;
@@ -74,7 +79,10 @@ async function startHub(configPath: string, key: Hex): Promise<HubNode> {
   const logFd = openSync(join(dirname(configPath), "hub.log"), "a");
   // HUB_PROF=<dir>: the hub writes a CPU profile when it stops (the restarted one, stopped by SIGINT).
   const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
+  // SIGUSR2 makes the hub write a heap snapshot into its directory (liveHeapKB).
+  prof.push("--heapsnapshot-signal=SIGUSR2");
   const proc = spawn(process.execPath, [...prof, BIN, "node", "--config", configPath], {
+    cwd: dirname(configPath),
     stdio: ["ignore", "pipe", logFd],
     env: { ...process.env, PERUN_KEY: key },
   });
@@ -97,6 +105,39 @@ async function startHub(configPath: string, key: Hex): Promise<HubNode> {
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * The hub's live JavaScript heap (KB): it writes a heap snapshot on SIGUSR2 (after a full GC), whose
+ * nodes' self sizes add up to what is reachable. RSS also counts the heap's free space and the young
+ * generation, which grow with the load and are not given back; this does not.
+ */
+async function liveHeapKB(proc: ChildProcess, dir: string): Promise<number> {
+  const before = new Set(readdirSync(dir));
+  proc.kill("SIGUSR2");
+  let file: string | undefined;
+  let size = -1;
+  for (let i = 0; i < 600; i++) {
+    await sleep(200);
+    file ??= readdirSync(dir).find((f) => f.endsWith(".heapsnapshot") && !before.has(f));
+    if (file === undefined) continue;
+    const now = statSync(join(dir, file)).size;
+    // Written when the size stops changing and the JSON is complete.
+    if (now === size && now > 0) break;
+    size = now;
+  }
+  if (file === undefined) throw new Error("the hub wrote no heap snapshot");
+  const path = join(dir, file);
+  const snap = JSON.parse(readFileSync(path, "utf8")) as {
+    snapshot: { meta: { node_fields: string[] } };
+    nodes: number[];
+  };
+  rmSync(path);
+  const fields = snap.snapshot.meta.node_fields;
+  const at = fields.indexOf("self_size");
+  let total = 0;
+  for (let i = at; i < snap.nodes.length; i += fields.length) total += snap.nodes[i] as number;
+  return total / 1024;
 }
 
 function rssKB(pid: number): number {
@@ -191,12 +232,18 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       );
     }
     await Promise.all(peers.map((p) => p.ready));
+    // After the first snapshot: writing one grows the RSS, which must not count as the channels'.
+    const heap0 = await liveHeapKB(hub.proc, dir);
     const rss0 = rssKB(hub.proc.pid as number);
 
     let t = performance.now();
     await Promise.all(peers.map((p) => p.ask("open")));
     const openSeconds = (performance.now() - t) / 1000;
-    log(`opened ${o.channels} channels in ${openSeconds.toFixed(1)} s`);
+    // Settled: connections up, funding polls ended.
+    await sleep(2_000);
+    const rssOpen = rssKB(hub.proc.pid as number);
+    const heapOpen = await liveHeapKB(hub.proc, dir);
+    log(`opened ${o.channels} channels in ${openSeconds.toFixed(1)} s; rss ${rss0} -> ${rssOpen} kB`);
 
     const stats = async () => {
       const all = await Promise.all(peers.map((p) => p.ask("stats")));
@@ -217,7 +264,7 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
     const seconds = (performance.now() - t) / 1000;
     const paymentsPerSecond = Math.round((during.paid - before.paid) / seconds);
     const rss1 = rssKB(hub.proc.pid as number);
-    log(`${paymentsPerSecond} payments/s through the hub; rss ${rss0} -> ${rss1} kB`);
+    log(`${paymentsPerSecond} payments/s through the hub; rss under load ${rss1} kB`);
 
     // Killed in the middle of the load, started again on the same database and wire port.
     hub.proc.kill("SIGKILL");
@@ -271,7 +318,9 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       openSeconds: Math.round(openSeconds * 10) / 10,
       paymentsPerSecond,
       paymentLatencyMs: { p50: pct(during.latencies, 0.5), p99: pct(during.latencies, 0.99) },
-      rssPerChannelKB: Math.round((rss1 - rss0) / o.channels),
+      rssPerChannelKB: Math.round((rssOpen - rss0) / o.channels),
+      liveHeapPerChannelKB: Math.round(((heapOpen - heap0) / o.channels) * 10) / 10,
+      rssUnderLoadPerChannelKB: Math.round((rss1 - rss0) / o.channels),
       restartSeconds,
       stuckAfterRestart: o.channels - usable,
       viewsDiffer,

@@ -222,7 +222,7 @@ async function main(): Promise<void> {
           `| channels opened in (s) | ${hub.openSeconds} |`,
           `| payments/s, every channel paying (bound ${hub.signatureBound}) | ${hub.paymentsPerSecond} (${(hub.paymentsPerSecond / hub.signatureBound).toFixed(3)}x) |`,
           `| payment latency p50 / p99 (ms) | ${hub.paymentLatencyMs.p50} / ${hub.paymentLatencyMs.p99} |`,
-          `| hub memory per channel (KB of RSS) | ${hub.rssPerChannelKB} |`,
+          `| hub memory per channel, KB: live heap / RSS with channels open / RSS under load | ${hub.liveHeapPerChannelKB} / ${hub.rssPerChannelKB} / ${hub.rssUnderLoadPerChannelKB} |`,
           `| killed under load: seconds until every channel paid again | ${hub.restartSeconds} |`,
           `| channels stuck after the restart | ${hub.stuckAfterRestart} |`,
           `| channels whose ends disagree once the load stopped | ${hub.viewsDiffer} |`,
