@@ -5,6 +5,8 @@
  * only secp256k1 is timed; hashing is measured on its own.
  */
 
+import { createRequire } from "node:module";
+import { keccak_256 } from "@noble/hashes/sha3";
 import { devKey } from "../src/chain/embedded.js";
 import {
   hashStateBytes,
@@ -28,6 +30,13 @@ export interface CryptoRecord extends RateFigures {
   readonly ratioVsPureJs: { readonly sign: number; readonly recover: number };
   /** ABI-encode + keccak256 of one 2-party 1-asset state (the specialised encoder). */
   readonly hashStatePerSec: number;
+  /**
+   * keccak256 candidates, hashes/s at the sizes the protocol hashes (a 64-byte EIP-191 digest or
+   * funding id, an ~800-byte encoded state): pure JS (@noble/hashes) and the native binding of the
+   * `keccak` package (Node's OpenSSL has SHA-3 but not Ethereum's keccak padding). src/channel/keccak.ts
+   * picks per size.
+   */
+  readonly keccak: Record<"noble" | "native", { readonly b64: number; readonly b800: number }> | null;
 }
 
 /** Runs `fn` repeatedly for about `ms` milliseconds and returns calls per second. */
@@ -41,6 +50,26 @@ export function rate(fn: (i: number) => void, ms = 1_000): number {
     now = performance.now();
   }
   return Math.round((n / (now - start)) * 1000);
+}
+
+function measureKeccak(ms: number): CryptoRecord["keccak"] {
+  let native: ((a: "keccak256") => { update(d: Buffer): { digest(): Buffer } }) | undefined;
+  try {
+    native = createRequire(import.meta.url)("keccak/bindings");
+  } catch {
+    return null;
+  }
+  const n = native as NonNullable<typeof native>;
+  const data = (len: number) => Buffer.alloc(len, 7);
+  const d64 = data(64);
+  const d800 = data(800);
+  return {
+    noble: { b64: rate(() => keccak_256(d64), ms), b800: rate(() => keccak_256(d800), ms) },
+    native: {
+      b64: rate(() => n("keccak256").update(d64).digest(), ms),
+      b800: rate(() => n("keccak256").update(d800).digest(), ms),
+    },
+  };
 }
 
 function measureBackend(backend: Secp256k1Backend, ms: number): RateFigures {
@@ -69,7 +98,9 @@ export function measureCrypto(sampleState: State, ms = 1_000): CryptoRecord {
     // a new version each time: the hash cache must not answer
     hashStateBytes({ ...sampleState, version: v++ });
   }, ms);
+  const keccak = measureKeccak(ms / 2);
   return {
+    keccak,
     signer:
       inUse.name === "native" && nativeBackend() ? "native libsecp256k1 (secp256k1 package)" : inUse.name,
     ...main,

@@ -202,6 +202,15 @@ async function main(): Promise<void> {
     `| ${crypto.signer} | ${crypto.signsPerSec.toLocaleString("en-US")} | ${crypto.recoversPerSec.toLocaleString("en-US")} |`,
     `| pure JS (@noble/curves) | ${crypto.pureJs.signsPerSec.toLocaleString("en-US")} | ${crypto.pureJs.recoversPerSec.toLocaleString("en-US")} |`,
     `| ratio | ${crypto.ratioVsPureJs.sign}x | ${crypto.ratioVsPureJs.recover}x |`,
+    ...(crypto.keccak
+      ? [
+          "",
+          "| keccak256 candidate | hashes/s, 64 B | hashes/s, 800 B |",
+          "|---|---:|---:|",
+          `| native binding (keccak package, in use) | ${crypto.keccak.native.b64.toLocaleString("en-US")} | ${crypto.keccak.native.b800.toLocaleString("en-US")} |`,
+          `| pure JS (@noble/hashes) | ${crypto.keccak.noble.b64.toLocaleString("en-US")} | ${crypto.keccak.noble.b800.toLocaleString("en-US")} |`,
+        ]
+      : []),
   ].join("\n");
   const ledgerTable = [
     "| ledger channel, 2 processes, SQLite | figure |",

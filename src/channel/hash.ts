@@ -6,7 +6,6 @@
  * - withdrawal auth hash = keccak256(abi.encode(auth))     (AssetHolder.withdraw)
  * - EIP-191 digest = keccak256("\x19Ethereum Signed Message:\n32" || hash) (Sig.verify, OZ ECDSA)
  */
-import { keccak_256 } from "@noble/hashes/sha3";
 import { encodeFundingId, encodeParams, encodeState, encodeWithdrawalAuth } from "./encoding.js";
 import { InvalidFieldError } from "./errors.js";
 import { bytesToHex } from "./hex.js";
@@ -59,12 +58,12 @@ export function hashState(state: State): Hex {
 
 /** Funding id under which `participant`'s deposit for `channelID` is held by an AssetHolder. */
 export function fundingId(channelID: Hex, participant: Address): Hex {
-  return bytesToHex(keccak_256(encodeFundingId(channelID, participant)));
+  return bytesToHex(keccak256(encodeFundingId(channelID, participant)));
 }
 
 /** keccak256(abi.encode(auth)) as 32 bytes. */
 export function hashWithdrawalAuthBytes(auth: WithdrawalAuth): Uint8Array {
-  return keccak_256(encodeWithdrawalAuth(auth));
+  return keccak256(encodeWithdrawalAuth(auth));
 }
 
 /** keccak256(abi.encode(auth)). */
@@ -82,5 +81,5 @@ export function ethSignedDigest(hash32: Uint8Array): Uint8Array {
   const buf = new Uint8Array(EIP191_PREFIX.length + 32);
   buf.set(EIP191_PREFIX, 0);
   buf.set(hash32, EIP191_PREFIX.length);
-  return keccak_256(buf);
+  return keccak256(buf);
 }

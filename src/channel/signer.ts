@@ -10,12 +10,13 @@
  * `@noble/curves` as the fallback when the native addon cannot load. Both use RFC 6979 nonces, so they
  * produce identical signatures. The native addon is loaded lazily on first use, never on import.
  */
+
 import { createRequire } from "node:module";
 import { secp256k1 as nobleSecp } from "@noble/curves/secp256k1";
-import { keccak_256 } from "@noble/hashes/sha3";
 import { checksumAddress } from "viem";
 import { InvalidFieldError, InvalidPrivateKeyError, InvalidSignatureError } from "./errors.js";
 import { bytesToHex, hexToBytes, isHex } from "./hex.js";
+import { keccak256 } from "./keccak.js";
 import type { Address, Hex } from "./types.js";
 
 /** Signs 32-byte digests for one Ethereum address. */
@@ -145,7 +146,7 @@ export function publicKeyToAddress(publicKey65: Uint8Array): Address {
 }
 
 function addressOfKeyLower(publicKey65: Uint8Array): Address {
-  return bytesToHex(keccak_256(publicKey65.subarray(1)).subarray(12)) as Address;
+  return bytesToHex(keccak256(publicKey65.subarray(1)).subarray(12)) as Address;
 }
 
 /** Signature as bytes: accepts 65 raw bytes or 0x hex. */
