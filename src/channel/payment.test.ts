@@ -32,6 +32,20 @@ describe("payment", () => {
     expect(() => payment(init, asset, from, to, amount)).toThrow(error);
   });
 
+  it("rejects an amount that is not a bigint", () => {
+    expect(() => payment(init, 0, 0, 1, 5 as unknown as bigint)).toThrow(InvalidFieldError);
+  });
+
+  it("leaves the other participants' balances as they were", () => {
+    const three = { ...init, outcome: { ...init.outcome, balances: [[10n, 20n, 30n]] } };
+    expect(payment(three, 0, 0, 1, 5n).outcome.balances).toEqual([[5n, 25n, 30n]]);
+  });
+
+  it("counts an asset the later state lacks as all lost", () => {
+    const none = { ...init, outcome: { ...init.outcome, balances: [] } };
+    expect(balanceDelta(init, none, 0)).toEqual([-100n]);
+  });
+
   it("says who lacks how much", () => {
     try {
       payment(init, 0, 1, 0, 51n);

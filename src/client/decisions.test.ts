@@ -371,5 +371,24 @@ describe("shownState", () => {
   it("our current state when the newer version's state is unknown to us", () => {
     const m: Machine = { ...base(), dispute: { version: 9n, timeout: 0n, state: null } };
     expect(shownState(m)?.version).toBe(4n);
+    // Our pending proposal is another version than the one on chain: not shown either.
+    const other: Machine = {
+      ...base(),
+      pending: { state: at(6n, 1n), sigs: ["0x", null], proposer: 0 },
+      dispute: { version: 5n, timeout: 0n, state: null },
+    };
+    expect(shownState(other)?.version).toBe(4n);
+  });
+  it("the chain's record at our own version changes nothing we show", () => {
+    const m: Machine = { ...base(), dispute: { version: 4n, timeout: 0n, state: at(4n, 9n) } };
+    expect(shownState(m)?.outcome.balances).toEqual([[6n, 4n]]);
+  });
+  it("the registered state when we hold no fully signed state at all", () => {
+    const m: Machine = {
+      ...createMachine(params, 0),
+      phase: "Withdrawing",
+      dispute: { version: 0n, timeout: 0n, state: at(0n, 5n) },
+    };
+    expect(shownState(m)?.outcome.balances).toEqual([[5n, 5n]]);
   });
 });
