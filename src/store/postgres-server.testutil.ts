@@ -77,6 +77,8 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     password: PASSWORD,
     persistent: true,
     createPostgresUser: root,
+    // A new throwaway cluster: no need to wait for its files to reach the disk.
+    initdbFlags: ["--no-sync"],
     postgresFlags: [
       "-c",
       "listen_addresses=127.0.0.1",
