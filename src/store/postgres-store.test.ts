@@ -155,6 +155,7 @@ describe("openPostgresStore", () => {
     expect((err as StoreLockedError).path).toBe(
       `postgres://postgres@127.0.0.1:${server.port}/postgres#${schema}`,
     );
+    expect((err as StoreLockedError).hint).toMatch(/pg_terminate_backend/);
     const other = await open(freshSchema());
     await other.closeAsync();
     await s.closeAsync();

@@ -180,7 +180,15 @@ async function lock(client: pg.Client, schema: string, timeoutMs: number, path: 
       [`perun-ts store ${schema}`],
     );
     if (r.rows[0]?.ok === true) return;
-    if (Date.now() >= deadline) throw new StoreLockedError(path);
+    if (Date.now() >= deadline) {
+      throw new StoreLockedError(
+        path,
+        undefined,
+        "Stop the other client using this schema (only one may run per store), or use another schema. " +
+          "If that client died, the server may not have noticed yet (its session shows in pg_stat_activity " +
+          "with application_name perun-ts): wait, or end it with pg_terminate_backend(pid).",
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
