@@ -34,10 +34,12 @@
  * character: a meta or record value with one is refused when written (`RecordEncodingError`), not
  * when its commit fails.
  *
+ * node-postgres is loaded when the first store is opened, not when this module is imported.
+ *
  * Memory: every record is held as its text (about 1.5 KB per channel), so 100,000 channels take some
  * 150 MB; a hub beyond that wants a store that reads on demand.
  */
-import pg from "pg";
+import type pg from "pg";
 import {
   CorruptRecordError,
   type CorruptRow,
@@ -143,7 +145,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     typeof options.connection === "string"
       ? { connectionString: options.connection }
       : { ...options.connection };
-  const client = new pg.Client({
+  // Loaded here, not on import: a program that never opens a Postgres store never loads the driver
+  // (whose import already touches process.stderr).
+  const { default: driver } = await import("pg");
+  const client = new driver.Client({
     application_name: "perun-ts",
     connectionTimeoutMillis: 10_000,
     // A half-open connection (server host gone) must fail the next commit rather than hang it.
