@@ -362,7 +362,7 @@ function storesTable(ledger: LedgerSection, hub: HubWithPostgres | undefined): s
       hubRow("channels stuck after the restart", hub.stuckAfterRestart, hp.stuckAfterRestart),
       hubRow("channels whose ends disagree once the load stopped", hub.viewsDiffer, hp.viewsDiffer),
       hubRow(
-        "virtual channel opens/s around V number 50 / " + last,
+        `virtual channel opens/s around V number 50 / ${last} (SQLite: the virtual section's figures)`,
         `${hub.virtualOpensPerSecond["50"]} / ${hub.virtualOpensPerSecond[last]}`,
         `${hp.virtualOpensPerSecond["50"]} / ${hp.virtualOpensPerSecond[last]}`,
       ),
