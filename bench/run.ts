@@ -6,8 +6,14 @@
  * table.
  *
  * `node dist/bench/run.js --only gas,hub` runs only those sections (gas,
- * crypto, ledger, virtual, virtualDispute, hub) and keeps the others' figures
- * from latest.json; `npm run bench` runs them all.
+ * crypto, ledger, virtual, virtualDispute, hub, postgres) and keeps the others'
+ * figures from latest.json; `npm run bench` runs them all.
+ *
+ * Section `postgres` runs the ledger and hub figures again with Postgres stores
+ * (`ledger.postgres`, `ledger.sqliteFull`: SQLite with an fsync per commit, the
+ * durability Postgres gives; `hub.postgres`), read against the SQLite figures of
+ * the same run: selecting it runs `ledger` and `hub` too. Only this part:
+ * `node dist/bench/run.js --only postgres`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -127,8 +133,21 @@ type HubSection = HubRecord & {
   readonly virtualOpensPerSecond: Record<string, number>;
 };
 
+/** A ledger or hub run on another store, with its rate over SQLite's of the same run. */
+type Beside<T> = T & { readonly ratioToSqlite: number };
+type LedgerSection = LedgerRecord & {
+  readonly sqliteFull?: Beside<LedgerRecord> & { readonly ratio64ToSqlite: number };
+  readonly postgres?: Beside<LedgerRecord> & { readonly ratio64ToSqlite: number };
+};
+type HubWithPostgres = HubSection & {
+  readonly postgres?: Beside<HubRecord> & {
+    readonly virtualOpensPerSecond: Record<string, number>;
+    readonly virtualOpenLatencyMs: { readonly intermediaries1: number; readonly intermediaries3: number };
+  };
+};
+
 /** Sections of the bench; `--only ledger,hub` runs those and keeps the others from latest.json. */
-const SECTIONS = ["gas", "crypto", "ledger", "virtual", "virtualDispute", "hub"] as const;
+const SECTIONS = ["gas", "crypto", "ledger", "virtual", "virtualDispute", "hub", "postgres"] as const;
 type Section = (typeof SECTIONS)[number];
 
 function selected(): Set<Section> {
@@ -141,8 +160,13 @@ function selected(): Set<Section> {
       `--only takes a comma-separated list of ${SECTIONS.join(", ")}; got "${process.argv[i + 1] ?? ""}"`,
     );
   }
+  // Postgres's figures are read against SQLite's of the same run.
+  if (names.includes("postgres")) names.push("ledger", "hub");
   return new Set(names as Section[]);
 }
+
+/** Ratio a / b to three places. */
+const per = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
 
 async function main(): Promise<void> {
   const only = selected();
@@ -162,24 +186,59 @@ async function main(): Promise<void> {
     : (Object.fromEntries(Object.entries(previous).filter(([k]) => k.startsWith("gas"))) as GasSections);
   const crypto =
     only.has("crypto") || only.has("ledger") ? measureCrypto(sampleState) : (previous.crypto as CryptoRecord);
-  const ledger = only.has("ledger") ? await measureLedger(crypto) : (previous.ledger as LedgerRecord);
+  const sqliteLedger = only.has("ledger") ? await measureLedger(crypto) : (previous.ledger as LedgerSection);
+  // The same ledger run on Postgres, and on SQLite with Postgres's durability (an fsync per commit).
+  const beside = (r: LedgerRecord) => ({
+    ...r,
+    ratioToSqlite: per(r.updatesPerSecond, sqliteLedger.updatesPerSecond),
+    ratio64ToSqlite: per(r.paymentsPerSecond64, sqliteLedger.paymentsPerSecond64),
+  });
+  const ledger: LedgerSection = only.has("postgres")
+    ? {
+        ...sqliteLedger,
+        sqliteFull: beside(await measureLedger(crypto, undefined, "sqlite-full")),
+        postgres: beside(await measureLedger(crypto, undefined, "postgres")),
+      }
+    : sqliteLedger;
   const virtual = only.has("virtual") ? await measureVirtual() : (previous.virtual as VirtualRecord);
   const virtualDispute = only.has("virtualDispute")
     ? await measureVirtualDispute()
     : (previous.virtualDispute as Awaited<ReturnType<typeof measureVirtualDispute>>);
-  const hub = only.has("hub")
+  const hubOptions = {
+    channels: 1_000,
+    peerProcesses: 4,
+    loadSeconds: 10,
+    recoverWithinSeconds: 120,
+    log: (l: string) => process.stderr.write(`hub: ${l}\n`),
+  };
+  const sqliteHub = only.has("hub")
     ? {
-        ...(await measureHub({
-          channels: 1_000,
-          peerProcesses: 4,
-          loadSeconds: 10,
-          recoverWithinSeconds: 120,
-          log: (l) => process.stderr.write(`hub: ${l}\n`),
-        })),
+        ...(await measureHub(hubOptions)),
         signatureBound: ledger.signatureBound,
         virtualOpensPerSecond: virtual.hubScale.virtualOpensPerSecond,
       }
-    : (previous.hub as HubSection | undefined);
+    : (previous.hub as HubWithPostgres | undefined);
+  const hub: HubWithPostgres | undefined =
+    only.has("postgres") && sqliteHub !== undefined
+      ? {
+          ...sqliteHub,
+          postgres: await (async () => {
+            const h = await measureHub({
+              ...hubOptions,
+              store: "postgres",
+              log: (l) => process.stderr.write(`hub (postgres): ${l}\n`),
+            });
+            // The virtual-channel run's hub figures too: V opened and closed 1,000 times through one intermediary.
+            const v = await measureVirtual(undefined, undefined, undefined, "postgres");
+            return {
+              ...h,
+              ratioToSqlite: per(h.paymentsPerSecond, sqliteHub.paymentsPerSecond),
+              virtualOpensPerSecond: v.hubScale.virtualOpensPerSecond,
+              virtualOpenLatencyMs: v.openLatencyMs,
+            };
+          })(),
+        }
+      : sqliteHub;
 
   const result = {
     startedAt,
@@ -261,14 +320,64 @@ async function main(): Promise<void> {
     ),
   ].join("\n");
   const disputeTable = virtualDisputeTable(virtualDispute.intermediaries1, virtualDispute.intermediaries3);
+  const postgresTable = storesTable(ledger, hub);
   writeFileSync(
     join(outDir, "latest.md"),
-    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${hubTable}\n\n${virtualTable}\n\n${disputeTable}\n`,
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${hubTable}\n\n${postgresTable}\n\n${virtualTable}\n\n${disputeTable}\n`,
   );
   process.stdout.write(
-    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${hubTable}\n\n${virtualTable}\n\n${disputeTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
+    `${table}\n\n${cryptoTable}\n\n${ledgerTable}\n\n${hubTable}\n\n${postgresTable}\n\n${virtualTable}\n\n${disputeTable}\n\nstate encode+keccak: ${crypto.hashStatePerSec}/s\n`,
   );
   process.stdout.write(`targets: ${JSON.stringify(result.gasTargets)}\nwrote bench/results/latest.json\n`);
+}
+
+/** The ledger and hub figures of each store, measured in the same run ("" without a Postgres run). */
+function storesTable(ledger: LedgerSection, hub: HubWithPostgres | undefined): string {
+  const pg = ledger.postgres;
+  const full = ledger.sqliteFull;
+  if (pg === undefined || full === undefined) return "";
+  const n = (x: number) => x.toLocaleString("en-US");
+  const lat = (l: { p50: number; p99: number }) => `${l.p50} / ${l.p99}`;
+  const row = (label: string, r: LedgerRecord, ratio: number, ratio64: number) =>
+    `| ${label} | ${n(r.updatesPerSecond)} (${ratio}) | ${lat(r.updateLatencyMs)} | ${n(r.paymentsPerSecond64)} (${ratio64}) |`;
+  const lines = [
+    "| ledger channel, 2 processes, by store | updates/s (/ SQLite) | latency p50 / p99 (ms) | payments/s, 64 in flight (/ SQLite) |",
+    "|---|---:|---:|---:|",
+    row("SQLite (WAL, commit per write)", ledger, 1, 1),
+    row("SQLite (WAL, fsync per commit)", full, full.ratioToSqlite, full.ratio64ToSqlite),
+    row("Postgres (loopback, synchronous_commit on)", pg, pg.ratioToSqlite, pg.ratio64ToSqlite),
+  ];
+  const hp = hub?.postgres;
+  if (hub !== undefined && hp !== undefined) {
+    const hubRow = (label: string, a: string | number, b: string | number) => `| ${label} | ${a} | ${b} |`;
+    const last = Object.keys(hp.virtualOpensPerSecond).at(-1) ?? "";
+    lines.push(
+      "",
+      `| hub: one perun node, ${hub.channels} ledger channels, by store | SQLite | Postgres |`,
+      "|---|---:|---:|",
+      hubRow("channels opened in (s)", hub.openSeconds, hp.openSeconds),
+      hubRow(
+        "payments/s, every channel paying",
+        hub.paymentsPerSecond,
+        `${hp.paymentsPerSecond} (${hp.ratioToSqlite}x)`,
+      ),
+      hubRow("payment latency p50 / p99 (ms)", lat(hub.paymentLatencyMs), lat(hp.paymentLatencyMs)),
+      hubRow("hub memory per channel (KB of RSS)", hub.rssPerChannelKB, hp.rssPerChannelKB),
+      hubRow(
+        "killed under load: seconds until every channel paid again",
+        hub.restartSeconds,
+        hp.restartSeconds,
+      ),
+      hubRow("channels stuck after the restart", hub.stuckAfterRestart, hp.stuckAfterRestart),
+      hubRow("channels whose ends disagree once the load stopped", hub.viewsDiffer, hp.viewsDiffer),
+      hubRow(
+        `virtual channel opens/s around V number 50 / ${last} (SQLite: the virtual section's figures)`,
+        `${hub.virtualOpensPerSecond["50"]} / ${hub.virtualOpensPerSecond[last]}`,
+        `${hp.virtualOpensPerSecond["50"]} / ${hp.virtualOpensPerSecond[last]}`,
+      ),
+    );
+  }
+  return lines.join("\n");
 }
 
 /** Gas and time of a virtual-channel dispute (Bob offline), one column per path length. */

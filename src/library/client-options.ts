@@ -29,6 +29,7 @@ import {
   optionsObject,
   wsUrlOption,
 } from "../options.js";
+import type { StoreSpec } from "../store/open-store.js";
 
 /**
  * Our key: a 0x-prefixed private key, or an Ethereum V3 keystore (geth, clef, MetaMask export; as
@@ -39,8 +40,13 @@ export type SignerOption =
   | { readonly keystore: string | object; readonly password: string }
   | { readonly keystoreFile: string; readonly password: string };
 
-/** Where channels are kept: "memory" (gone when the process ends: tests only) or an SQLite file. */
-export type StoreOption = "memory" | { readonly file: string };
+/**
+ * Where channels are kept: an SQLite file (`{ file }`, the default choice: one file, one process), a
+ * Postgres schema (`{ postgres: "postgres://user@host/db", schema? }`, for a hub whose database a
+ * server keeps; schema default "perun", one client per schema) or "memory" (gone when the process
+ * ends: tests only).
+ */
+export type StoreOption = StoreSpec;
 
 /** A peer we may dial: its address and WebSocket URL (a listening `PerunClient` is one). */
 export interface PeerOption {
@@ -277,7 +283,7 @@ function parseKeystore(text: string, where: string): unknown {
 
 function storeOption(value: unknown): StoreOption {
   if (value === "memory") return value;
-  const expected = '"memory" or { file: "path/to/perun.db" } (SQLite)';
+  const expected = '"memory", { file: "path/to/perun.db" } (SQLite) or { postgres: "postgres://..." }';
   if (typeof value !== "object" || value === null) {
     throw new InvalidArgumentError(
       `${WHAT} store`,
@@ -287,6 +293,26 @@ function storeOption(value: unknown): StoreOption {
     );
   }
   const s = value as Record<string, unknown>;
+  if (s.postgres !== undefined) {
+    onlyFields(s, ["postgres", "schema"], `${WHAT} store`);
+    if (typeof s.postgres !== "string" || !/^postgres(ql)?:\/\/\S+$/.test(s.postgres)) {
+      throw new InvalidArgumentError(
+        `${WHAT} store.postgres`,
+        "a postgres:// or postgresql:// connection string",
+        // Never echo what may hold a password.
+        typeof s.postgres === "string" ? `a string of ${s.postgres.length} characters` : s.postgres,
+      );
+    }
+    if (s.schema === undefined) return { postgres: s.postgres };
+    if (typeof s.schema !== "string" || !/^[a-z_][a-z0-9_]{0,62}$/.test(s.schema)) {
+      throw new InvalidArgumentError(
+        `${WHAT} store.schema`,
+        "a schema name of lower-case letters, digits and underscores (at most 63, not starting with a digit)",
+        s.schema,
+      );
+    }
+    return { postgres: s.postgres, schema: s.schema };
+  }
   onlyFields(s, ["file"], `${WHAT} store`);
   if (typeof s.file !== "string" || s.file.length === 0) {
     throw new InvalidArgumentError(`${WHAT} store.file`, "a file path", s.file);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmbeddedChain, type EmbeddedPerunChain } from "../chain/perun-chain.js";
 import type { ClientEvent } from "../client/client.js";
 import { PerunError } from "../errors.js";
+import { startTestPostgres } from "../store/postgres-server.testutil.js";
 import type { PerunClientOptions } from "./client-options.js";
 import { encryptKeystore } from "./keystore.js";
 import { createPerunClient, type PerunClient } from "./perun-client.js";
@@ -152,6 +153,29 @@ describe("createPerunClient: a ledger channel", () => {
     expect(await codeOf(wrong)).toBe("KEYSTORE_PASSWORD");
   });
 
+  it("resumes a channel from a Postgres store after a restart; close() waits for the last commit", async () => {
+    const server = await startTestPostgres({ fsync: false });
+    try {
+      const bob = await client(7);
+      const store = { postgres: server.url(), schema: "alice" };
+      const alice1 = await client(3, { store, peers: [bob] });
+      const id = await alice1.openChannel({ peer: bob.address, deposit: parseEther("1") });
+      await alice1.pay(id, parseEther("0.1"));
+      await alice1.close();
+      // Closed means committed and unlocked: a new client opens the store at once and finds the channel.
+      const [row] = await server.query<{ n: string }>("SELECT count(*) AS n FROM alice.channels");
+      expect(row?.n).toBe("1");
+      const alice2 = await client(3, { store, peers: [bob] });
+      expect(alice2.channel(id)).toMatchObject({ phase: "Acting", version: 1n });
+      await alice2.pay(id, parseEther("0.1"));
+      await alice2.settle(id);
+      expect(alice2.channel(id).phase).toBe("Withdrawn");
+      await alice2.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("settles by dispute: registers, and after the challenge duration concludes and withdraws", async () => {
     const bob = await client(6);
     const alice = await client(5, { peers: [bob] });
@@ -245,8 +269,19 @@ describe("createPerunClient: options are checked", () => {
       /signer: expected a 0x-prefixed 32-byte private key.*a string of 6/,
     ],
     ["a zero key", { signer: `0x${"0".repeat(64)}` }, /signer: expected a private key in the range/],
-    ["no store", { store: undefined }, /store: expected "memory" or \{ file/],
+    ["no store", { store: undefined }, /store: expected "memory", \{ file: .*\} \(SQLite\) or \{ postgres/],
     ["a store typo", { store: "mem" }, /store: expected "memory"/],
+    [
+      "a postgres store that is no URL (not echoed: it may hold a password)",
+      { store: { postgres: "host=db password=hunter2" } },
+      /store\.postgres: expected a postgres:\/\/ or postgresql:\/\/ connection string, got "a string of 24 characters"/,
+    ],
+    [
+      "a postgres schema that needs quoting",
+      { store: { postgres: "postgres://db/hub", schema: "Hub" } },
+      /store\.schema: expected a schema name/,
+    ],
+    ["a postgres store with a file", { store: { postgres: "postgres://db/hub", file: "a.db" } }, /"file"/],
     ["a bad port", { listen: { port: 70000 } }, /listen\.port: expected an integer from 0 to 65535/],
     ["a peer without url", { peers: [{ address: `0x${"1".repeat(40)}` }] }, /peers\[0\]\.url/],
     ["a bad peer address", { peers: [{ address: "0x12", url: "ws://x:1" }] }, /peers\[0\]\.address/],

@@ -1,9 +1,10 @@
 /**
  * The library client (README "Use it as a library"): one call wires what `perun node` wires from its
  * config file (src/node/node.ts), for a program that embeds perun-ts, a wallet or a hub: our key, a
- * store (SQLite, or memory for tests), a WebSocket transport (listening, dialling the given peers),
- * the chain port with the Perun contracts of `chain`, the signing policy (required by the client;
- * defaults from the chain), the client itself and the watcher that feeds it chain events and ticks.
+ * store (SQLite, Postgres for a hub, or memory for tests), a WebSocket transport (listening,
+ * dialling the given peers), the chain port with the Perun contracts of `chain`, the signing policy
+ * (required by the client; defaults from the chain), the client itself and the watcher that feeds it
+ * chain events and ticks.
  *
  * What it returns is a small object of plain async functions over the client (src/client/client.ts):
  * open, pay, open a virtual channel (by hand or along a path found from what nodes publish,
@@ -24,8 +25,7 @@ import {
   optionsObject,
   wsUrlOption,
 } from "../options.js";
-import { createMemoryStore, openSqliteStore } from "../store/index.js";
-import type { Store } from "../store/store.js";
+import { closeStore, openStore } from "../store/open-store.js";
 import { Watcher } from "../watcher/watcher.js";
 import { createWsTransport, type WsTransport } from "../wire/index.js";
 import { type PerunClientOptions, resolveClientOptions } from "./client-options.js";
@@ -171,8 +171,9 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
     for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
   };
   try {
-    const store: Store = o.store === "memory" ? createMemoryStore() : openSqliteStore(o.store.file);
-    cleanup.push(() => store.close());
+    const { store } = await openStore(o.store);
+    // Awaits the last commit (Postgres): close() resolves only once everything written is in the database.
+    cleanup.push(() => closeStore(store));
     const transport: WsTransport = await createWsTransport({
       signer,
       ...(o.listen === undefined ? {} : { listen: o.listen }),

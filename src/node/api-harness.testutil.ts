@@ -31,7 +31,10 @@ export interface ApiHarness {
   /** The funded channel Bob opened to Alice. */
   readonly channelID: Hex;
   readonly eth: Asset;
-  /** Config of a node, to restart it on the same database and data directory. */
+  /**
+   * Config of a node, to restart it on the same database and data directory; `extra` overrides
+   * fields (a `store` in it replaces the SQLite `db`).
+   */
   config(name: "alice" | "bob", extra?: Record<string, unknown>): NodeConfig;
   readonly env: Record<string, string>;
   /** On-chain holdings of `who` in channel `id`. */
@@ -66,12 +69,12 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
   const config = (name: "alice" | "bob", extra: Record<string, unknown> = {}) =>
     parseConfig(
       {
+        ...(extra.store === undefined ? { db: `${name}.db` } : {}),
         key: { env: `KEY_${name}` },
         chain: { rpcUrl: rpc.url },
         contracts: { adjudicator: contracts.adjudicator, assets: { ETH: contracts.assetHolderETH } },
         wire: { host: "127.0.0.1", port: 0 },
         api: { host: "127.0.0.1", port: 0 },
-        db: `${name}.db`,
         dataDir: name,
         ...(name === "alice" && bobWire !== ""
           ? { peers: { [privateKeyToSigner(devKey(2)).address]: bobWire } }

@@ -449,7 +449,7 @@ export function readSecretFile(file: string, via: string): ApiSecret {
       `Cannot read the API secret file ${file} (named by ${via}): ${code === "ENOENT" ? "no such file" : code}.`,
       {
         file,
-        hint: 'The node writes it at first start to <dataDir>/<db name>.api-secret (dataDir: the config\'s "dataDir", by default the directory of its "db"; e.g. alice.db -> alice.api-secret).',
+        hint: 'The node writes it at first start to <dataDir>/<db name>.api-secret (dataDir: the config\'s "dataDir", by default the directory of its "db"; e.g. alice.db -> alice.api-secret; with a Postgres store, named after the config file: hub.json -> hub.api-secret).',
         cause: err,
       },
     );

@@ -45,7 +45,7 @@ describe("node config", () => {
       { ...good, contracts: { adjudicator: ADJ.toLowerCase(), assets: { ETH: HOLDER } } },
       "/etc/perun/alice.json",
     );
-    expect(c.db).toBe("/etc/perun/alice.db");
+    expect(c.store).toEqual({ file: "/etc/perun/alice.db" });
     expect(c.dataDir).toBe("/etc/perun");
     expect(c.apiSecretFile).toBe("/etc/perun/alice.api-secret");
     expect(c.contracts.adjudicator).toBe(ADJ);
@@ -76,6 +76,22 @@ describe("node config", () => {
     expect(parseConfig({ ...good, db: "bob.sqlite" }, "/x/c.json").apiSecretFile).toBe("/x/bob.api-secret");
     expect(parseConfig({ ...good, dataDir: "/var/lib/perun" }, "/x/c.json").dataDir).toBe("/var/lib/perun");
     expect(() => parseConfig({ ...good, dataDir: "" }, "/x/c.json")).toThrow(/dataDir must be a path/);
+  });
+
+  it("store: a Postgres schema instead of db; the API secret is then named after the config file", () => {
+    const pgConfig = {
+      ...without(good, "db"),
+      store: { postgres: "postgres://perun@db:5432/hubs", schema: "hub1" },
+    };
+    const c = parseConfig(pgConfig, "/etc/perun/hub.json");
+    expect(c.store).toEqual({ postgres: "postgres://perun@db:5432/hubs", schema: "hub1" });
+    expect(c.dataDir).toBe("/etc/perun");
+    expect(c.apiSecretFile).toBe("/etc/perun/hub.api-secret");
+    expect(parseConfig({ ...pgConfig, dataDir: "/var/lib/perun" }, "/x/hub.json").apiSecretFile).toBe(
+      "/var/lib/perun/hub.api-secret",
+    );
+    const noSchema = parseConfig({ ...pgConfig, store: { postgres: "postgresql://h/d" } }, "/x/c.json");
+    expect(noSchema.store).toEqual({ postgres: "postgresql://h/d" });
   });
 
   it("fills defaults; proposals are refused unless accepted explicitly", () => {
@@ -151,7 +167,32 @@ describe("node config", () => {
       { ...good, api: { port: "5001" } },
       /api.port must be an integer from 0 to 65535, got "5001"/,
     ],
-    ["db", { ...good, db: 7 }, /db must be a path to the SQLite file, got 7/],
+    [
+      "db",
+      { ...good, db: 7 },
+      /db must be a path to the SQLite file \(or, for a Postgres store, .*\), got 7/,
+    ],
+    ["no store", without(good, "db"), /db must be a path to the SQLite file .*got undefined/],
+    [
+      "db and store",
+      { ...good, store: { postgres: "postgres://h/d" } },
+      /db must be absent when "store" is given \(one store per node\), got "alice.db"/,
+    ],
+    [
+      "store.postgres not a URL",
+      { ...without(good, "db"), store: { postgres: "host=db dbname=hub" } },
+      /store.postgres must be a postgres:\/\/ or postgresql:\/\/ connection string, got "host=db dbname=hub"/,
+    ],
+    [
+      "store.schema quoted",
+      { ...without(good, "db"), store: { postgres: "postgres://h/d", schema: "Hub-1" } },
+      /store.schema must be a schema name of lower-case letters/,
+    ],
+    [
+      "store unknown field",
+      { ...without(good, "db"), store: { sqlite: "a.db" } },
+      /store.sqlite must be absent \(unknown field; known: postgres, schema\)/,
+    ],
     [
       "peer address",
       { ...good, peers: { bob: "ws://127.0.0.1:1" } },

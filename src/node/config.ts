@@ -32,10 +32,16 @@
  * asset symbol), virtual channels of at most 30 days, 600 s between a middle intermediary's challenge
  * durations. A development chain lowers them (e.g. "challengeDuration": {"min": 10}).
  *
+ * The store: "db" is the SQLite file (the default store); instead of it, a hub whose database a server
+ * keeps gives `"store": {"postgres": "postgres://user@host:5432/database", "schema": "hub1"}` (schema
+ * optional, default "perun"; one node per schema). The password may be left out of the URL and given
+ * in the environment as PGPASSWORD (node-postgres reads the PG* variables), so the file holds no secret.
+ *
  * "dataDir" is optional: the directory of the node's own files besides the database, today the local
  * API's secret `<db name>.api-secret` (mode 0600, see src/node/api-secret.ts; alice.db ->
  * alice.api-secret, so nodes that keep their databases in one directory still have a secret each); by
- * default the directory of "db".
+ * default the directory of "db". With a Postgres store: `<config file name>.api-secret` (hub.json ->
+ * hub.api-secret), by default in the directory of the config file.
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
@@ -43,6 +49,7 @@ import { getAddress, isAddress } from "viem";
 import type { RentalTerms } from "../channel/fees.js";
 import { type Bounds, MAX_SECONDS, POLICY_DEFAULTS } from "../channel/policy.js";
 import type { Address } from "../channel/types.js";
+import type { StoreSpec } from "../store/open-store.js";
 import { ConfigError } from "./errors.js";
 
 export type KeySpec =
@@ -62,11 +69,17 @@ export interface NodeConfig {
   };
   readonly wire: { readonly host: string; readonly port: number };
   readonly api: { readonly host: string; readonly port: number };
-  /** Absolute path of the SQLite file. */
-  readonly db: string;
-  /** Absolute path of the node's data directory (the API secret file); default: the directory of `db`. */
+  /** Where channels are kept: the SQLite file (absolute path; config "db"), or a Postgres schema. */
+  readonly store: Exclude<StoreSpec, "memory">;
+  /**
+   * Absolute path of the node's data directory (the API secret file); default: the directory of `db`
+   * (with a Postgres store, of the config file).
+   */
   readonly dataDir: string;
-  /** The local API's secret file: `<dataDir>/<db name without extension>.api-secret`. */
+  /**
+   * The local API's secret file: `<dataDir>/<db name without extension>.api-secret` (with a Postgres
+   * store: the config file's name).
+   */
   readonly apiSecretFile: string;
   /** Wire URL by peer address (checksummed). */
   readonly peers: Readonly<Record<Address, string>>;
@@ -119,6 +132,7 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     "wire",
     "api",
     "db",
+    "store",
     "dataDir",
     "peers",
     "defaults",
@@ -154,10 +168,13 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
   const wire = parseEndpoint(v, root.wire, "wire", { host: "127.0.0.1", port: 4001 }, false);
   const api = parseEndpoint(v, root.api, "api", { host: "127.0.0.1", port: 5001 }, true);
 
-  const db = path(v.string(root.db, "db", "a path to the SQLite file", (s) => s.length > 0));
+  const store = parseStore(v, root.db, root.store, path);
+  // The secret is named after the database file, or (Postgres) after the config file: either way
+  // two nodes whose files share a directory have a secret each.
+  const named = "file" in store ? store.file : file;
   const dataDir =
     root.dataDir === undefined
-      ? dirname(db)
+      ? dirname(named)
       : path(v.string(root.dataDir, "dataDir", "a path to a directory", (s) => s.length > 0));
 
   const peers: Record<Address, string> = {};
@@ -206,9 +223,9 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     contracts: { adjudicator, assets },
     wire,
     api,
-    db,
+    store,
     dataDir,
-    apiSecretFile: join(dataDir, `${basename(db, extname(db))}.api-secret`),
+    apiSecretFile: join(dataDir, `${basename(named, extname(named))}.api-secret`),
     peers,
     defaults: { challengeDuration: BigInt(challengeDuration), fundingTimeout: BigInt(fundingTimeout) },
     accept: { proposals, updates },
@@ -216,6 +233,38 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     ...(intermediary === undefined ? {} : { intermediary }),
     pollMs,
   };
+}
+
+/** "db" (an SQLite file) or "store" (a Postgres schema): exactly one of them. */
+function parseStore(
+  v: Validator,
+  db: unknown,
+  store: unknown,
+  path: (p: string) => string,
+): Exclude<StoreSpec, "memory"> {
+  if (store === undefined) {
+    const expected =
+      'a path to the SQLite file (or, for a Postgres store, "store": {"postgres": "postgres://..."})';
+    return { file: path(v.string(db, "db", expected, (s) => s.length > 0)) };
+  }
+  if (db !== undefined) {
+    throw new ConfigError(v.file, "db", 'absent when "store" is given (one store per node)', db);
+  }
+  const o = v.object(store, "store", ["postgres", "schema"]);
+  const postgres = v.string(
+    o.postgres,
+    "store.postgres",
+    "a postgres:// or postgresql:// connection string",
+    (s) => /^postgres(ql)?:\/\/\S+$/.test(s),
+  );
+  if (o.schema === undefined) return { postgres };
+  const schema = v.string(
+    o.schema,
+    "store.schema",
+    "a schema name of lower-case letters, digits and underscores (at most 63, not starting with a digit)",
+    (s) => /^[a-z_][a-z0-9_]{0,62}$/.test(s),
+  );
+  return { postgres, schema };
 }
 
 /** Longest rental an intermediary may offer: 2^32 s (the contract's times are uint64). */

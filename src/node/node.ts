@@ -1,6 +1,6 @@
 /**
  * The node daemon (design.md section 2, top layer): wires the edges to one Client from a config
- * file: SQLite store, WebSocket transport (listening, with the configured peers), the chain
+ * file: the store (SQLite, or Postgres for a hub), WebSocket transport (listening, with the configured peers), the chain
  * (EthChain with the node's key), the Watcher and the local API; with "intermediary" terms in the
  * config, the client also offers virtual channels through its ledger channels. Restart-safe by
  * construction: `client.start()` restores every channel from the store and re-syncs with peers as
@@ -22,8 +22,7 @@ import { signingPolicy } from "../channel/policy.js";
 import { privateKeyToSigner } from "../channel/signer.js";
 import type { Address, Asset } from "../channel/types.js";
 import { Client, type Logger } from "../client/client.js";
-import { openSqliteStore } from "../store/index.js";
-import type { Store } from "../store/store.js";
+import { closeStore, openStore } from "../store/open-store.js";
 import { Watcher } from "../watcher/watcher.js";
 import { createWsTransport, type WsTransport } from "../wire/index.js";
 import { type ApiServer, startApi } from "./api.js";
@@ -72,8 +71,9 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     for (const [sym, holder] of Object.entries(config.contracts.assets)) {
       await requireCode(conn, `contracts.assets.${sym}`, holder);
     }
-    const store: Store = openSqliteStore(config.db);
-    cleanup.push(() => store.close());
+    const { store, where } = await openStore(config.store);
+    // Awaits the last commit (Postgres): stop() resolves only once everything written is in the database.
+    cleanup.push(() => closeStore(store));
     const transport: WsTransport = await createWsTransport({
       signer,
       listen: config.wire,
@@ -179,7 +179,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       apiUrl: api.url,
       apiSecretFile: apiSecret.file,
       wireUrl,
-      db: config.db,
+      store: where,
     });
 
     let stopping: Promise<void> | undefined;

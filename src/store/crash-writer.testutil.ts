@@ -1,25 +1,37 @@
 /**
- * Child process of the crash-durability test in sqlite-store.test.ts (run with vite-node).
+ * Child process of the crash-durability tests in sqlite-store.test.ts and postgres-store.test.ts
+ * (run with vite-node).
  *
- * Opens the store at argv path, prints `ready`, then writes a new channel record per step and prints
- * `committed <n>` only after `putChannel` returned. The test kills it with SIGKILL at an arbitrary
- * moment and checks that every step it saw reported is in the reopened store. It stops by itself after
- * `maxSteps` (argv, default 20000) so a test that fails to kill it does not leave it filling the disk:
- * vite-node's SIGTERM handler cannot run while this loop holds the thread.
+ * Opens the store at argv `target`, prints `ready`, then writes a new channel record per step and
+ * prints `committed <n>` only once the step is committed. The test kills it with SIGKILL at an
+ * arbitrary moment and checks that every step it saw reported is in the reopened store. It stops by
+ * itself after `maxSteps` (argv, default 20000) so a test that fails to kill it does not leave it
+ * filling the disk: vite-node's SIGTERM handler cannot run while this loop holds the thread.
  *
- * With `group` as the fourth argument the store gathers each turn's writes into one commit: the writer
- * makes five steps per turn and reports them only once `durable()` resolved.
+ * Modes (argv 4): `single`, an SQLite store committing each write before it returns; `group`, an
+ * SQLite store gathering each turn's writes into one commit; `postgres`, the Postgres store at the
+ * connection string `target`, schema argv 5. With the last two the writer makes five steps per turn
+ * and reports them only once `durable()` resolved.
  */
 import { sampleRecord } from "./fixtures.testutil.js";
+import { openPostgresStore } from "./postgres-store.js";
 import { openSqliteStore } from "./sqlite-store.js";
+import type { Store } from "./store.js";
 
-const path = process.argv[2];
-if (path === undefined) throw new Error("usage: crash-writer.testutil.ts <db path> [maxSteps]");
+const target = process.argv[2];
+if (target === undefined) {
+  throw new Error(
+    "usage: crash-writer.testutil.ts <db path | postgres url> [maxSteps] [single|group|postgres] [schema]",
+  );
+}
 const maxSteps = BigInt(process.argv[3] ?? "20000");
-const group = process.argv[4] === "group";
-const store = openSqliteStore(path, { groupCommit: group });
+const mode = process.argv[4] ?? "single";
+const store: Store =
+  mode === "postgres"
+    ? await openPostgresStore({ connection: target, schema: process.argv[5] ?? "perun" })
+    : openSqliteStore(target, { groupCommit: mode === "group" });
 process.stdout.write("ready\n");
-if (!group) {
+if (mode === "single") {
   for (let n = 0n; n < maxSteps; n++) {
     store.putChannel(sampleRecord(n, n));
     store.setMeta("last", n.toString());
@@ -36,4 +48,4 @@ if (!group) {
     for (let k = n; k < n + 5n; k++) process.stdout.write(`committed ${k}\n`);
   }
 }
-store.close();
+await (store.closeAsync?.() ?? store.close());

@@ -25,10 +25,14 @@ export class StoreOpenError extends PerunError {
  */
 export class StoreLockedError extends PerunError {
   readonly path: string;
-  constructor(path: string, cause?: unknown) {
+  constructor(
+    path: string,
+    cause?: unknown,
+    hint = "Stop the other client using this file (only one may run per store), or use another path.",
+  ) {
     super("STORE_LOCKED", `The channel store at ${path} is in use by another process or connection.`, {
       details: { path },
-      hint: "Stop the other client using this file (only one may run per store), or use another path.",
+      hint,
       ...(cause === undefined ? {} : { cause }),
     });
     this.path = path;

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import { CORRUPT_CASES, type CorruptEdit, tamperedText } from "./corrupt-cases.testutil.js";
 import { CorruptRecordError, StoreLockedError, StoreOpenError } from "./errors.js";
 import { sampleRecord } from "./fixtures.testutil.js";
-import { decodeJson, encodeJson } from "./json.js";
 import { openSqliteStore } from "./sqlite-store.js";
 import { storeSuite } from "./store.suite.js";
 
@@ -25,25 +25,13 @@ storeSuite("sqlite", () => openSqliteStore(freshPath()));
 storeSuite("sqlite, group commit", () => openSqliteStore(freshPath(), { groupCommit: true }));
 
 /** Rewrites the stored JSON of one row with `edit` (or replaces the text), bypassing the store. */
-function tamper(
-  path: string,
-  channelID: string,
-  edit: ((rec: Record<string, unknown>) => void) | string,
-): void {
+function tamper(path: string, channelID: string, edit: CorruptEdit): void {
   const db = new Database(path);
   const key = channelID.toLowerCase();
   const row = db
     .prepare<[string], { record: string }>("SELECT record FROM channels WHERE channel_id = ?")
     .get(key);
-  let text: string;
-  if (typeof edit === "string") {
-    text = edit;
-  } else {
-    const rec = decodeJson(row!.record) as Record<string, unknown>;
-    edit(rec);
-    text = encodeJson(rec);
-  }
-  db.prepare("UPDATE channels SET record = ? WHERE channel_id = ?").run(text, key);
+  db.prepare("UPDATE channels SET record = ? WHERE channel_id = ?").run(tamperedText(row!.record, edit), key);
   db.close();
 }
 
@@ -146,71 +134,7 @@ describe("openSqliteStore", () => {
   });
 
   describe("corrupt rows", () => {
-    const cases: [string, ((rec: Record<string, unknown>) => void) | string, string][] = [
-      ["not JSON", "{not json", "record"],
-      ["record not an object", "[1,2]", "record"],
-      ["bad bigint tag", '{"channelID":{"$big":"01"}}', "channelID"],
-      [
-        "version out of range",
-        (r) => {
-          const m = r.machine as { current: { state: { version: bigint } } };
-          m.current.state.version = -1n;
-        },
-        "machine.current.state.version",
-      ],
-      [
-        "balance not a bigint",
-        (r) => {
-          const m = r.machine as { pending: { state: { outcome: { balances: unknown[][] } } } };
-          m.pending.state.outcome.balances[0]![1] = "lots";
-        },
-        "machine.pending.state.outcome.balances[0][1]",
-      ],
-      [
-        "params changed (id mismatch)",
-        (r) => {
-          (r.machine as { params: { nonce: bigint } }).params.nonce += 1n;
-        },
-        "machine.params",
-      ],
-      [
-        "params invalid",
-        (r) => {
-          (r.machine as { params: { challengeDuration: bigint } }).params.challengeDuration = 0n;
-        },
-        "machine.params.challengeDuration",
-      ],
-      [
-        "unknown phase",
-        (r) => {
-          (r.machine as { phase: string }).phase = "Bogus";
-        },
-        "machine.phase",
-      ],
-      [
-        "missing signature slot",
-        (r) => {
-          (r.machine as { current: { sigs: unknown[] } }).current.sigs.pop();
-        },
-        "machine.current.sigs",
-      ],
-      [
-        "row under another channel's key",
-        (r) => {
-          r.channelID = sampleRecord(2n, 0n).channelID;
-        },
-        "channelID",
-      ],
-      [
-        "peers not addresses",
-        (r) => {
-          r.peers = ["0x12", "0x34"];
-        },
-        "peers",
-      ],
-    ];
-
-    it.each(cases)("%s -> CorruptRecordError naming the channel and field", (_name, edit, field) => {
+    it.each(CORRUPT_CASES)("%s -> CorruptRecordError naming the channel and field", (_name, edit, field) => {
       const path = freshPath();
       const s = openSqliteStore(path);
       const bad = sampleRecord(1n, 3n);

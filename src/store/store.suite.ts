@@ -2,6 +2,9 @@
  * The shared test suite of the Store port (house style rule 9): every implementation must pass it,
  * so the in-memory store used by unit tests behaves like the SQLite store used by real clients.
  *
+ * The factory may be asynchronous (a store on a database server connects first); the suite closes
+ * every store it opened after each test, awaiting `closeAsync()` where the store has it.
+ *
  * @example
  * storeSuite("memory", () => createMemoryStore());
  */
@@ -47,27 +50,30 @@ function disputedRecord(): ChannelRecord {
   };
 }
 
-export function storeSuite(name: string, factory: () => Store): void {
+export function storeSuite(name: string, factory: () => Store | Promise<Store>): void {
   describe(`Store suite: ${name}`, () => {
     const opened: Store[] = [];
-    const open = (): Store => {
-      const s = factory();
+    const open = async (): Promise<Store> => {
+      const s = await factory();
       opened.push(s);
       return s;
     };
-    afterEach(() => {
-      for (const s of opened.splice(0)) s.close();
+    afterEach(async () => {
+      for (const s of opened.splice(0)) {
+        if (s.closeAsync) await s.closeAsync().catch(() => undefined);
+        else s.close();
+      }
     });
 
-    it("starts empty", () => {
-      const s = open();
+    it("starts empty", async () => {
+      const s = await open();
       expect(s.getChannel(sampleRecord(1n, 0n).channelID)).toBeUndefined();
       expect(s.listChannels()).toEqual([]);
       expect(s.getMeta("lastBlock")).toBeUndefined();
     });
 
-    it("returns exactly what was put, with updatedAt set by the store", () => {
-      const s = open();
+    it("returns exactly what was put, with updatedAt set by the store", async () => {
+      const s = await open();
       const before = Date.now();
       const r = sampleRecord(1n, 5n);
       s.putChannel(r);
@@ -77,8 +83,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(got?.updatedAt).toBeLessThanOrEqual(Date.now());
     });
 
-    it("keeps bigints, nested states, disputes and tag-like keys exactly", () => {
-      const s = open();
+    it("keeps bigints, nested states, disputes and tag-like keys exactly", async () => {
+      const s = await open();
       const r = disputedRecord();
       s.putChannel(r);
       const got = s.getChannel(r.channelID);
@@ -87,15 +93,15 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(got?.meta.$big).toBe("not a bigint");
     });
 
-    it("ignores an updatedAt handed in: the store sets it", () => {
-      const s = open();
+    it("ignores an updatedAt handed in: the store sets it", async () => {
+      const s = await open();
       const r = { ...sampleRecord(1n, 5n), updatedAt: 42 };
       s.putChannel(r);
       expect(s.getChannel(r.channelID)?.updatedAt).not.toBe(42);
     });
 
-    it("overwrites a channel with the latest put", () => {
-      const s = open();
+    it("overwrites a channel with the latest put", async () => {
+      const s = await open();
       s.putChannel(sampleRecord(1n, 5n));
       const newer = sampleRecord(1n, 6n, { note: "newer" });
       s.putChannel(newer);
@@ -103,8 +109,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(s.listChannels()).toHaveLength(1);
     });
 
-    it("finds a channel whatever the hex case of its id", () => {
-      const s = open();
+    it("finds a channel whatever the hex case of its id", async () => {
+      const s = await open();
       const r = sampleRecord(1n, 5n);
       s.putChannel(r);
       const upper = `0x${r.channelID.slice(2).toUpperCase()}` as const;
@@ -117,8 +123,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(s.listChannels()).toHaveLength(1);
     });
 
-    it("lists every channel", () => {
-      const s = open();
+    it("lists every channel", async () => {
+      const s = await open();
       const records = [3n, 1n, 2n].map((n) => sampleRecord(n, n * 10n));
       for (const r of records) s.putChannel(r);
       const listed = s.listChannels().map(withoutUpdatedAt);
@@ -127,8 +133,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(listed.sort(byId)).toStrictEqual([...records].sort(byId));
     });
 
-    it("deletes a channel whatever the hex case of its id, and only that one", () => {
-      const s = open();
+    it("deletes a channel whatever the hex case of its id, and only that one", async () => {
+      const s = await open();
       const [a, b] = [sampleRecord(1n, 1n), sampleRecord(2n, 2n)];
       s.putChannel(a);
       s.putChannel(b);
@@ -139,8 +145,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(s.listChannels()).toHaveLength(1);
     });
 
-    it("stores meta settings apart from channels, overwriting", () => {
-      const s = open();
+    it("stores meta settings apart from channels, overwriting", async () => {
+      const s = await open();
       s.setMeta("lastBlock", "100");
       s.setMeta("other", "");
       s.setMeta("lastBlock", "101");
@@ -150,8 +156,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(s.listChannels()).toEqual([]);
     });
 
-    it("deletes meta settings, only the one named", () => {
-      const s = open();
+    it("deletes meta settings, only the one named", async () => {
+      const s = await open();
       s.setMeta("a", "1");
       s.setMeta("b", "2");
       s.deleteMeta("a");
@@ -160,8 +166,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(s.getMeta("b")).toBe("2");
     });
 
-    it("keeps one row per record kind and id: put overwrites, delete removes only that row, list is by id", () => {
-      const s = open();
+    it("keeps one row per record kind and id: put overwrites, delete removes only that row, list is by id", async () => {
+      const s = await open();
       expect(s.listRecords("context")).toEqual([]);
       s.putRecord("context", "0xb", "B");
       s.putRecord("context", "0xa", "A");
@@ -180,8 +186,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(s.getMeta("0xa")).toBeUndefined();
     });
 
-    it("hands out copies: mutating what was put or got does not change the store", () => {
-      const s = open();
+    it("hands out copies: mutating what was put or got does not change the store", async () => {
+      const s = await open();
       const r = structuredClone(sampleRecord(1n, 5n)) as ChannelRecord;
       const expected = structuredClone(r);
       s.putChannel(r);
@@ -195,8 +201,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       expect(withoutUpdatedAt(s.getChannel(r.channelID))).toStrictEqual(expected);
     });
 
-    it("refuses values that are not JSON with bigints, and keeps the old record", () => {
-      const s = open();
+    it("refuses values that are not JSON with bigints, and keeps the old record", async () => {
+      const s = await open();
       const r = sampleRecord(1n, 5n);
       s.putChannel(r);
       for (const bad of [() => 1, new Map(), Number.NaN, Symbol("x"), new Date(0)]) {
@@ -206,7 +212,7 @@ export function storeSuite(name: string, factory: () => Store): void {
     });
 
     it("durable() resolves after writes (reads see them at once) and rejects after close", async () => {
-      const s = factory();
+      const s = await open();
       const r = sampleRecord(3n, 4n);
       s.putChannel(r);
       s.setMeta("k", "v");
@@ -219,8 +225,8 @@ export function storeSuite(name: string, factory: () => Store): void {
       await expect(s.durable()).rejects.toBeInstanceOf(StoreClosedError);
     });
 
-    it("refuses calls after close; close twice is harmless", () => {
-      const s = factory();
+    it("refuses calls after close; close twice is harmless", async () => {
+      const s = await open();
       s.close();
       s.close();
       expect(() => s.getChannel(sampleRecord(1n, 0n).channelID)).toThrow(StoreClosedError);

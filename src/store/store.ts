@@ -1,8 +1,9 @@
 /**
  * The Store port: durable channel records (design.md section 2, house style
  * rule 5: a state is written before our signature on it leaves the process).
- * Implementations: SQLite (./sqlite-store.ts, the real one) and in-memory
- * (./memory-store.ts, for unit tests); both pass ./store.suite.ts.
+ * Implementations: SQLite (./sqlite-store.ts, the default), Postgres (./postgres-store.ts, for a hub
+ * whose database a server keeps) and in-memory (./memory-store.ts, for unit tests); all pass
+ * ./store.suite.ts.
  *
  * Writes are synchronous calls on purpose (the client's effect loop applies a transition without an
  * await, and reads see every earlier write at once), durability is asynchronous: `durable()` resolves
@@ -59,4 +60,10 @@ export interface Store {
   durable(): Promise<void>;
   /** Commits what is pending and releases the store; later calls throw `StoreClosedError`. */
   close(): void;
+  /**
+   * Present where the final commit and the release take a round trip (a database server): as
+   * `close()`, and resolves once they are done (rejects if the commit failed). Whoever closes a
+   * store before the process exits awaits it when present.
+   */
+  closeAsync?(): Promise<void>;
 }
