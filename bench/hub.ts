@@ -57,6 +57,8 @@ export interface HubRecord {
   readonly stuckAfterRestart: number;
   /** Channels whose version or balances differ between hub and peer once the load stopped. */
   readonly viewsDiffer: number;
+  /** Of those, where the peer holds a newer version than the hub (the hub lost a state it signed). */
+  readonly viewsPeerAhead: number;
   /** Payments the peers saw fail (the hub down, peer offline) over the whole run. */
   readonly failedPayments: number;
 }
@@ -313,15 +315,21 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
 
     // Safety: both ends agree on every channel once nothing is in flight (re-syncs given time).
     let viewsDiffer = o.channels;
+    let viewsPeerAhead = 0;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       const hubViews = new Map((await hub.api.channels()).map((c) => [c.channelID.toLowerCase(), c]));
       const peerViews = (await Promise.all(peers.map((p) => p.ask("views")))).flatMap(
         (v) => Object.values(v) as { channelID: Hex; version: string; balances: string[][] }[],
       );
-      viewsDiffer = peerViews.filter((v) => {
+      const differ = peerViews.filter((v) => {
         const h = hubViews.get(v.channelID.toLowerCase());
         return !h || h.version !== v.version || JSON.stringify(h.balances) !== JSON.stringify(v.balances);
+      });
+      viewsDiffer = differ.length;
+      viewsPeerAhead = differ.filter((v) => {
+        const h = hubViews.get(v.channelID.toLowerCase());
+        return !h || BigInt(h.version ?? -1) < BigInt(v.version ?? -1);
       }).length;
       if (viewsDiffer === 0) break;
       await sleep(500);
@@ -339,6 +347,7 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       restartSeconds,
       stuckAfterRestart: o.channels - usable,
       viewsDiffer,
+      viewsPeerAhead,
       failedPayments: end.failed,
     };
   } finally {
