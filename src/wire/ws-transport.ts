@@ -78,6 +78,9 @@ const CLOSE_POLICY_VIOLATION = 1008;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** Inbound messages handed to the handlers per turn of the event loop (see drainInbound). */
+const INBOUND_PER_TURN = 16;
+
 interface Conn {
   readonly ws: WebSocket;
   readonly dialedByUs: boolean;
@@ -138,6 +141,8 @@ export async function createWsTransport(options: WsTransportOptions): Promise<Ws
   const peers = new Map<string, Peer>();
   const conns = new Set<Conn>();
   const messageHandlers: ((inbound: Inbound) => void)[] = [];
+  const inboundQueue: Inbound[] = [];
+  let draining = false;
   const connectedHandlers: ((peer: Address) => void)[] = [];
   let closed = false;
 
@@ -404,8 +409,24 @@ export async function createWsTransport(options: WsTransportOptions): Promise<Ws
       }
       return;
     }
-    const inbound: Inbound = { from: conn.peer as Address, msg };
-    for (const h of messageHandlers) call(h, inbound);
+    inboundQueue.push({ from: conn.peer as Address, msg });
+    if (!draining) {
+      draining = true;
+      setImmediate(drainInbound);
+    }
+  }
+
+  /**
+   * Messages are handed to the handlers a batch per turn of the event loop, not as their frames are
+   * read: between two batches the loop polls again, so a saturated node still accepts connections and
+   * completes handshakes (a hub restarted under load was starved by the peers already back: its
+   * accept queue stayed full while it served them). Order is kept (one queue).
+   */
+  function drainInbound(): void {
+    const batch = inboundQueue.splice(0, INBOUND_PER_TURN);
+    for (const inbound of batch) for (const h of messageHandlers) call(h, inbound);
+    if (inboundQueue.length > 0) setImmediate(drainInbound);
+    else draining = false;
   }
 
   function call<T>(handler: (x: T) => void, x: T): void {
