@@ -192,6 +192,19 @@ describe("websocket transport", () => {
     expect(logs.filter((l) => l.msg === "wire: dropped malformed message")).toHaveLength(100);
   });
 
+  it("a burst of 5,000 valid messages from one peer arrives whole and in order", async () => {
+    const b = await start(bob, []);
+    const c = await raw(b);
+    await c.handshake(mallory, b.address);
+    const got = collect(b, 5_000);
+    // One synchronous burst: more than the queue holds before a turn takes the excess too.
+    for (let i = 0; i < 5_000; i++) c.send(encodeMsg(updateMsg(BigInt(i + 1))));
+    const msgs = await got;
+    expect(msgs.map((m) => (m.msg as { state: { version: bigint } }).state.version)).toEqual(
+      Array.from({ length: 5_000 }, (_, i) => BigInt(i + 1)),
+    );
+  });
+
   it("closes on an oversized frame (1009) and keeps serving others", async () => {
     const logs: LogLine[] = [];
     const b = await start(bob, logs, { maxFrameBytes: 4096 });

@@ -80,6 +80,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Inbound messages handed to the handlers per turn of the event loop (see drainInbound). */
 const INBOUND_PER_TURN = 16;
+/** Messages waiting for the handlers beyond which a turn hands over the excess too (memory bound). */
+const MAX_QUEUED_INBOUND = 1_024;
 
 interface Conn {
   readonly ws: WebSocket;
@@ -423,7 +425,11 @@ export async function createWsTransport(options: WsTransportOptions): Promise<Ws
    * accept queue stayed full while it served them). Order is kept (one queue).
    */
   function drainInbound(): void {
-    const batch = inboundQueue.splice(0, INBOUND_PER_TURN);
+    // A peer flooding us must not grow the queue without bound: past the cap, a turn takes all the excess.
+    const batch = inboundQueue.splice(
+      0,
+      Math.max(INBOUND_PER_TURN, inboundQueue.length - MAX_QUEUED_INBOUND),
+    );
     for (const inbound of batch) for (const h of messageHandlers) call(h, inbound);
     if (inboundQueue.length > 0) setImmediate(drainInbound);
     else draining = false;
