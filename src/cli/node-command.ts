@@ -22,15 +22,17 @@ export async function nodeCommand(opts: { config?: string }): Promise<void> {
       wireUrl: node.wireUrl,
     })}\n`,
   );
-  await new Promise<void>((resolve) => {
+  const failed = await new Promise<Error | undefined>((resolve) => {
+    node.failed.then(resolve);
     const stop = () => {
       // A second signal while stopping means "now": the store is consistent at every write.
       process.once("SIGINT", () => process.exit(130));
       process.once("SIGTERM", () => process.exit(143));
-      resolve();
+      resolve(undefined);
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
   await node.stop();
+  if (failed !== undefined) throw failed;
 }

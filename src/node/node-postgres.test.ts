@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devKey } from "../chain/embedded.js";
+import { StoreWriteError } from "../store/errors.js";
 import { startTestPostgres, type TestPostgres } from "../store/postgres-server.testutil.js";
 import { ApiClient } from "./api-client.js";
 import { type ApiHarness, startApiHarness } from "./api-harness.testutil.js";
@@ -64,6 +65,56 @@ describe("node on a Postgres store", () => {
       expect((await api2.channel(channelID)).version).toBe(String(BigInt(before.version ?? "0") + 1n));
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe("a node whose store fails", () => {
+  it("stops itself, says why, and resumes from the last commit once the database is back", async () => {
+    const env = { ...h.env, KEY_dave: devKey(4) };
+    const config = h.config("alice", {
+      key: { env: "KEY_dave" },
+      store: { postgres: server.url(), schema: "dave" },
+      dataDir: "dave",
+      peers: { [h.alice.address]: h.alice.wireUrl },
+    });
+    const logs: string[] = [];
+    const node = await startNode(config, {
+      env,
+      log: (_l, msg, d) => logs.push(`${msg} ${JSON.stringify(d)}`),
+    });
+    const api = new ApiClient(node.apiUrl, { secret: readFileSync(node.apiSecretFile, "utf8").trim() });
+    const { channelID } = await api.open({ peer: h.alice.address, deposit: 10n ** 18n, peerDeposit: 0n });
+    await until(async () => (await api.channel(channelID)).phase === "Acting", "Dave's channel funded");
+    await api.pay(channelID, 10n ** 15n);
+    const before = await api.channel(channelID);
+    let stoppedYet = false;
+    void node.failed.then(() => {
+      stoppedYet = true;
+    });
+    expect(stoppedYet).toBe(false);
+
+    // The database server drops the node's session (an administrator, a failover, a crash).
+    await server.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'perun-ts' AND pid <> pg_backend_pid()",
+    );
+    const err = await node.failed;
+    expect(err).toBeInstanceOf(StoreWriteError);
+    expect(err.message).toMatch(/Writing to the channel store .* failed/);
+    expect(logs.some((l) => l.startsWith("the store failed; the node stops"))).toBe(true);
+    expect(logs.some((l) => l.startsWith("node stopped"))).toBe(true);
+    // Stopped: no API to ask it to sign anything more.
+    await expect(fetch(`${node.apiUrl}/v1/info`)).rejects.toThrow();
+
+    const again = await startNode(config, { env, log: () => undefined });
+    try {
+      const api2 = new ApiClient(again.apiUrl, { secret: readFileSync(again.apiSecretFile, "utf8").trim() });
+      const after = await api2.channel(channelID);
+      expect(after.version).toBe(before.version);
+      expect(after.balances).toEqual(before.balances);
+      await api2.pay(channelID, 10n ** 15n);
+    } finally {
+      await again.stop();
     }
   });
 });

@@ -42,6 +42,12 @@ export interface NodeHandle {
   readonly client: Client;
   /** Stops API, watcher, client, transport and store, in that order; idempotent. */
   stop(): Promise<void>;
+  /**
+   * Resolves once the node has stopped itself because its store failed for good (a commit failed,
+   * the database server went away): it cannot keep what it would sign, so it signs nothing more.
+   * Pending while the node runs; `perun node` exits with the error.
+   */
+  readonly failed: Promise<Error>;
 }
 
 export interface StartNodeOptions {
@@ -183,6 +189,17 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     });
 
     let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= unwind().then(() => log("info", "node stopped", { address: signer.address }));
+      return stopping;
+    };
+    const failed = store.failure().then(async (e): Promise<Error> => {
+      // Nothing signed after this could be kept: stopping is safe (what the store holds is what the
+      // peers may have seen, durable-first) and a restart on a repaired store resumes from there.
+      log("error", "the store failed; the node stops", { store: where, error: e.message });
+      await stop();
+      return e;
+    });
     return {
       address: signer.address,
       chainId,
@@ -190,10 +207,8 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       apiSecretFile: apiSecret.file,
       wireUrl,
       client,
-      stop() {
-        stopping ??= unwind().then(() => log("info", "node stopped", { address: signer.address }));
-        return stopping;
-      },
+      stop,
+      failed,
     };
   } catch (err) {
     await unwind();

@@ -88,6 +88,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     durable() {
       return closed ? Promise.reject(new StoreClosedError(":memory:")) : Promise.resolve();
     },
+    // Memory does not fail.
+    failure: () => new Promise<never>(() => undefined),
     close() {
       closed = true;
     },

@@ -301,6 +301,7 @@ describe("openPostgresStore", () => {
       const err = await s.durable().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StoreWriteError);
       expect((err as StoreWriteError).message).toMatch(/does not exist/);
+      expect(await s.failure()).toBe(err);
       expectClosedBy(s, err);
       await expect(s.durable()).rejects.toBe(err);
       await expect(s.closeAsync()).rejects.toBe(err);
@@ -329,6 +330,7 @@ describe("openPostgresStore", () => {
       }
       const err = await s.durable().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StoreWriteError);
+      expect(await s.failure()).toBe(err);
       expectClosedBy(s, err);
       s.close(); // harmless
     });

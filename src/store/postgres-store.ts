@@ -282,9 +282,14 @@ function createStore(
   let closing: Promise<void> | null = null;
   let ended = false;
 
+  let reportFailure: (e: StoreWriteError) => void = () => undefined;
+  const failed = new Promise<StoreWriteError>((resolve) => {
+    reportFailure = resolve;
+  });
   const fail = (reason: string, cause: unknown): void => {
     if (failure !== null) return;
     failure = new StoreWriteError(path, reason, cause);
+    reportFailure(failure);
     inflight?.reject(failure);
     pending?.reject(failure);
     inflight = null;
@@ -450,6 +455,7 @@ function createStore(
       if (closed) return Promise.reject(new StoreClosedError(path));
       return (pending ?? inflight)?.done ?? Promise.resolve();
     },
+    failure: () => failed,
     close() {
       // Idempotent; the final commit goes on in the background (closeAsync to wait for it).
       closeAsync().catch(() => undefined);

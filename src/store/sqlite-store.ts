@@ -141,6 +141,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   // Group commit: the first write of a turn opens a transaction, committed on the next turn.
   let batch: { done: Promise<void> } | null = null;
   let failure: StoreWriteError | null = null;
+  let reportFailure: (e: StoreWriteError) => void = () => undefined;
+  const failed = new Promise<StoreWriteError>((resolve) => {
+    reportFailure = resolve;
+  });
   const commitBatch = (): void => {
     if (batch === null || !db.open) return;
     batch = null;
@@ -169,6 +173,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
           failure = new StoreWriteError(path, e instanceof Error ? e.message : String(e), e);
           if (db.inTransaction) db.exec("ROLLBACK");
           settle?.reject(failure);
+          reportFailure(failure);
         }
       });
     }
@@ -239,6 +244,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       if (!db.open) return Promise.reject(new StoreClosedError(path));
       return batch?.done ?? Promise.resolve();
     },
+    failure: () => failed,
     close() {
       // Idempotent: closing twice (e.g. in a finally after an error path closed it) is harmless.
       if (failure === null) commitBatch();

@@ -221,7 +221,15 @@ export function storeSuite(name: string, factory: () => Store | Promise<Store>):
       await s.durable();
       await s.durable();
       expect(s.getMeta("k")).toBe("v");
+      // A working store has not failed, and closing it is not a failure either.
+      const failed = await Promise.race([s.failure(), new Promise((r) => setTimeout(r, 20, "pending"))]);
+      expect(failed).toBe("pending");
       s.close();
+      const failedAfterClose = await Promise.race([
+        s.failure(),
+        new Promise((r) => setTimeout(r, 20, "pending")),
+      ]);
+      expect(failedAfterClose).toBe("pending");
       await expect(s.durable()).rejects.toBeInstanceOf(StoreClosedError);
     });
 

@@ -15,6 +15,7 @@
  */
 import type { Machine } from "../channel/machine.js";
 import type { Address, Hex } from "../channel/types.js";
+import type { StoreWriteError } from "./errors.js";
 
 export interface ChannelRecord {
   readonly channelID: Hex;
@@ -58,6 +59,13 @@ export interface Store {
    * says what failed) if a commit failed, after which the store refuses every call.
    */
   durable(): Promise<void>;
+  /**
+   * Resolves with the error once the store has failed for good (a commit failed, the database server
+   * went away), after which every call throws it: whoever runs the store stops what depends on it
+   * rather than go on as if its writes were kept. Pending while the store works, and forever for a
+   * store that fails only write by write (SQLite committing each write: the write itself throws).
+   */
+  failure(): Promise<StoreWriteError>;
   /** Commits what is pending and releases the store; later calls throw `StoreClosedError`. */
   close(): void;
   /**
