@@ -59,6 +59,13 @@ export interface HubRecord {
   readonly viewsDiffer: number;
   /** Of those, where the peer holds a newer version than the hub (the hub lost a state it signed). */
   readonly viewsPeerAhead: number;
+  /**
+   * On-CPU milliseconds (user + system, /proc) per payment during the steady load: the hub's, and the
+   * peers' processes' together. The two ends of a channel do the same work per update (sign, verify,
+   * store), so on one machine the peers take as much CPU as the hub: the hub can have at most half
+   * the cores, and is the bottleneck only where the peers run elsewhere.
+   */
+  readonly cpuMsPerPayment: { readonly hub: number; readonly peers: number };
   /** Payments the peers saw fail (the hub down, peer offline) over the whole run. */
   readonly failedPayments: number;
 }
@@ -88,6 +95,8 @@ async function startHub(configPath: string, key: Hex): Promise<HubNode> {
   const logFd = openSync(join(dirname(configPath), "hub.log"), "a");
   // HUB_PROF=<dir>: the hub writes a CPU profile when it stops (the restarted one, stopped by SIGINT).
   const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
+  // HUB_PERF: JIT symbols for `perf record -p <hub pid>` (the pid is logged).
+  if (process.env.HUB_PERF) prof.push("--perf-basic-prof-only-functions");
   // SIGUSR2 makes the hub write a heap snapshot into its directory (liveHeapKB).
   prof.push("--heapsnapshot-signal=SIGUSR2");
   const proc = spawn(process.execPath, [...prof, BIN, "node", "--config", configPath], {
@@ -272,13 +281,24 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       };
     };
     await Promise.all(peers.map((p) => p.ask("load")));
+    log(`load started; hub pid ${hub.proc.pid}`);
     await sleep(Math.min(2_000, o.loadSeconds * 500));
+    const cpuNow = () => ({
+      hub: cpuSeconds(hub.proc.pid as number),
+      peers: peers.reduce((sum, p) => sum + cpuSeconds(p.proc.pid as number), 0),
+    });
     const before = await stats();
+    const cpu0 = cpuNow();
     t = performance.now();
     await sleep(o.loadSeconds * 1_000);
     const during = await stats();
+    const cpu1 = cpuNow();
     const seconds = (performance.now() - t) / 1000;
-    const paymentsPerSecond = Math.round((during.paid - before.paid) / seconds);
+    const paid = during.paid - before.paid;
+    const paymentsPerSecond = Math.round(paid / seconds);
+    const msPer = (s: number) => Math.round(((s * 1000) / Math.max(1, paid)) * 1000) / 1000;
+    const cpuMsPerPayment = { hub: msPer(cpu1.hub - cpu0.hub), peers: msPer(cpu1.peers - cpu0.peers) };
+    log(`on-CPU ms per payment: hub ${cpuMsPerPayment.hub}, peers ${cpuMsPerPayment.peers}`);
     const rss1 = rssKB(hub.proc.pid as number);
     log(`${paymentsPerSecond} payments/s through the hub; rss under load ${rss1} kB`);
 
@@ -348,6 +368,7 @@ export async function measureHub(o: HubOptions): Promise<HubRecord> {
       stuckAfterRestart: o.channels - usable,
       viewsDiffer,
       viewsPeerAhead,
+      cpuMsPerPayment,
       failedPayments: end.failed,
     };
   } finally {
