@@ -3,7 +3,7 @@
  * go-perun `channel.StateApp`). The channel machine checks the generic rules (id, version, assets,
  * conservation) itself and asks the app only about app-specific ones. Implementations must be pure.
  */
-import type { Params, State } from "./types.js";
+import type { Hex, Params, State } from "./types.js";
 
 /** Verdict of an app rule: valid, or the reason it is not. */
 export type RuleVerdict = { readonly valid: true } | { readonly valid: false; readonly reason: string };
@@ -16,6 +16,26 @@ export interface AppRules {
   validTransition(params: Params, from: State, to: State, actor: number): RuleVerdict;
   /** Whether `state` is an acceptable initial state (optional; default: any). */
   validInit?(params: Params, state: State): RuleVerdict;
+}
+
+/**
+ * An app a client can play: its rules (the twin of the contract at the app's address), how a player
+ * makes a move, and the state in people's terms. Registered by contract address; a channel whose
+ * params name that address runs it.
+ */
+export interface AppDefinition {
+  /** A short name for people and the API, e.g. "tictactoe". */
+  readonly name: string;
+  readonly rules: AppRules;
+  /** The app data of a new channel (`options` as the app documents them). */
+  initialData(options: unknown): Hex;
+  /**
+   * The state after participant `actor` makes `move` (as the app documents it) in `from`, version + 1;
+   * throws an error in the player's terms if the move is not allowed.
+   */
+  move(params: Params, from: State, actor: number, move: unknown): State;
+  /** The app state in people's terms (JSON-safe). */
+  view(state: State): unknown;
 }
 
 export const VALID: RuleVerdict = { valid: true };

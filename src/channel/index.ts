@@ -16,6 +16,7 @@ export * from "./pathfinding.js";
 export * from "./payment.js";
 export * from "./sig.js";
 export * from "./signer.js";
+export * from "./tictactoe.js";
 export * from "./transition.js";
 export * from "./types.js";
 export * from "./validation.js";

@@ -360,6 +360,13 @@ describe("checkUpdate", () => {
   it('"all" signs any valid update', () => {
     expect(checkUpdate({ ...policy, updates: "all" }, { delta: [-5n] })).toEqual({ ok: true });
   });
+  it("signs an app move that lowers our balance (the peer could force it on chain), only an app move", () => {
+    expect(checkUpdate(policy, { delta: [-5n], appMove: true })).toEqual({ ok: true });
+    expect(checkUpdate(policy, { delta: [-5n], appMove: false })).toMatchObject({
+      ok: false,
+      rule: "gains-only",
+    });
+  });
 });
 
 // ---------------------------------------------------------------- intermediary locks

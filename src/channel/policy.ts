@@ -280,6 +280,11 @@ export function checkVirtualChannel(policy: SigningPolicy, r: VirtualChannelRequ
 export interface UpdateRequest {
   /** What we gain (positive) or lose (negative) per asset. */
   readonly delta: readonly bigint[];
+  /**
+   * The channel runs an app and the update is a move its rules allow the proposer: what the peer
+   * could force on chain (register, then progress), so refusing it only moves the game there.
+   */
+  readonly appMove?: boolean;
 }
 
 /**
@@ -288,7 +293,7 @@ export interface UpdateRequest {
  * `checkIntermediaryLock` and the unlock rules, not here.
  */
 export function checkUpdate(policy: SigningPolicy, u: UpdateRequest): Verdict {
-  if (policy.updates === "all") return OK;
+  if (policy.updates === "all" || u.appMove === true) return OK;
   const lost = u.delta.findIndex((d) => d < 0n);
   return lost < 0
     ? OK

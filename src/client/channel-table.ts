@@ -6,7 +6,7 @@
  *
  * Roles never write a record but through `persist`/`apply` here, so the store and the memory agree.
  */
-import type { AppRules } from "../channel/app.js";
+import type { AppDefinition, AppRules } from "../channel/app.js";
 import type { ChannelMsg, Effect, Machine, Transition } from "../channel/machine.js";
 import type { Address, Hex, Params, State } from "../channel/types.js";
 import { ZERO_ADDRESS } from "../channel/types.js";
@@ -105,7 +105,12 @@ export class ChannelTable {
   }
 
   rules(params: Params): AppRules | undefined {
-    if (params.app === ZERO_ADDRESS) return undefined;
+    return this.app(params)?.rules;
+  }
+
+  /** The app channel `params` runs, if we know it (undefined for payment channels). */
+  app(params: Params): AppDefinition | undefined {
+    if (params.app.toLowerCase() === ZERO_ADDRESS) return undefined;
     return this.deps.apps?.get(params.app.toLowerCase());
   }
 

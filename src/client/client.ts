@@ -23,9 +23,11 @@
  * machine's tie-break decides).
  */
 import type { ChannelUpdateEvent } from "../chain/chain-port.js";
+import type { AppDefinition } from "../channel/app.js";
 import type { Address, Hex, State } from "../channel/types.js";
 import type { ChannelRecord } from "../store/store.js";
 import type { Inbound } from "../wire/messages.js";
+import { AppChannels } from "./app-channel.js";
 import { ChainFollower } from "./chain-follower.js";
 import { ClientContext } from "./context.js";
 import { shownState } from "./decisions.js";
@@ -74,6 +76,7 @@ export class Client {
     roles.heldLocks = new HeldLocks(ctx, roles);
     roles.virtualEnd = new VirtualChannelEnd(ctx, roles);
     roles.intermediary = new Intermediary(ctx, roles);
+    roles.apps = new AppChannels(ctx, roles);
     ctx.undelivered = (peer) => roles.resync.unanswered(peer);
     this.ctx = ctx;
     this.roles = roles;
@@ -136,6 +139,7 @@ export class Client {
 
   private info(r: ChannelRecord): ChannelInfo {
     const cur = shownState(r.machine);
+    const app = this.ctx.table.app(r.machine.params);
     return {
       channelID: r.channelID,
       peer: this.ctx.table.peerOf(r),
@@ -152,6 +156,9 @@ export class Client {
             },
           }
         : {}),
+      ...(app === undefined
+        ? {}
+        : { app: { name: app.name, address: r.machine.params.app, state: cur ? viewOf(app, cur) : null } }),
     };
   }
 
@@ -163,6 +170,11 @@ export class Client {
   /** See LedgerChannels.update. */
   update(channelID: Hex, build: (current: State) => State): Promise<State> {
     return this.roles.ledger.update(channelID, build);
+  }
+
+  /** See AppChannels.move: our move in an app channel, resolved once the peer signed it. */
+  move(channelID: Hex, move: unknown): Promise<State> {
+    return this.roles.apps.move(channelID, move);
   }
 
   /** Pays `amount` of asset `asset` to the peer. */
@@ -258,5 +270,14 @@ export class Client {
       // void what the sync gives it) it gets our latest fully signed state.
       if (msg.type === "update") resync.syncIfBehind(from, msg.channelID, msg.state.version);
     });
+  }
+}
+
+/** An app's view of a state; a view that fails shows why instead of failing the whole listing. */
+function viewOf(app: AppDefinition, state: State): unknown {
+  try {
+    return app.view(state);
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
   }
 }

@@ -96,3 +96,19 @@ export class PeerOfflineError extends PerunError {
     );
   }
 }
+
+/** A move was asked for in a channel that runs no app we know. */
+export class NotAnAppChannelError extends PerunError {
+  constructor(channelID: Hex, app: string) {
+    super(
+      "NOT_AN_APP_CHANNEL",
+      app === "0x0000000000000000000000000000000000000000"
+        ? `Channel ${channelID} is a payment channel: it takes payments, not moves.`
+        : `Channel ${channelID} runs the app at ${app}, which this client does not know.`,
+      {
+        details: { channelID, app },
+        hint: "Open a channel with an app this node plays (its `apps` setting) to make moves in it.",
+      },
+    );
+  }
+}

@@ -156,6 +156,10 @@ export class LedgerChannels {
     // The same proposal twice must never make two channels (and two funding runs): the id is reserved
     // before the first await and checked again after the last.
     if (table.has(key as Hex) || this.opening.has(key)) return reject("channel id already in use");
+    // An app we do not play: refused in so many words (the machine could not even check its state).
+    if (params.app.toLowerCase() !== ZERO_ADDRESS && table.app(params) === undefined) {
+      return reject(`app ${params.app} is not one whose rules we have (policy: app)`);
+    }
     // Validates the initial state and the proposer's signature; throws (-> error reply) if invalid.
     const t = receiveUpdate(machine0, msg.initial, msg.sig, 0, table.rules(params));
     const verdict = checkLedgerChannel(deps.policy, {
@@ -447,6 +451,9 @@ export class LedgerChannels {
       current,
       next: msg.state,
       delta: balanceDelta(current, msg.state, r.machine.idx),
+      // receiveUpdate checked the move against the app's rules (a channel with an app we do not know
+      // never got this far: the policy refused to open it).
+      ...(table.app(r.machine.params) === undefined ? {} : { appMove: true }),
     });
     // The peer's proposal itself needs no persisting: nothing of ours leaves until we sign.
     if (!decision.accept) {

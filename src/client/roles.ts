@@ -1,9 +1,10 @@
 /**
  * The client's roles, one module each (docs/architecture.md): the ledger channel protocol, funding,
  * disputes, following the chain, the sub-channel states we know, re-sync, the virtual channel end,
- * the intermediary and the held lock proposals. `Client` builds them and fills this object; a role
+ * the intermediary, the held lock proposals and app channels. `Client` builds them and fills this object; a role
  * reaches another only through it, at call time, so roles may refer to each other in any order.
  */
+import type { AppChannels } from "./app-channel.js";
 import type { ChainFollower } from "./chain-follower.js";
 import type { Disputes } from "./dispute.js";
 import type { Funding } from "./funding.js";
@@ -28,4 +29,5 @@ export interface Roles {
   readonly virtualEnd: VirtualChannelEnd;
   readonly intermediary: Intermediary;
   readonly virtual: VirtualRecords;
+  readonly apps: AppChannels;
 }

@@ -4,7 +4,7 @@
  * fully signed sub-channel state). Types only: nothing here runs.
  */
 import type { ChainPort } from "../chain/chain-port.js";
-import type { AppRules } from "../channel/app.js";
+import type { AppDefinition } from "../channel/app.js";
 import type { RentalTerms } from "../channel/fees.js";
 import type { Machine } from "../channel/machine.js";
 import type { SigningPolicy } from "../channel/policy.js";
@@ -29,6 +29,8 @@ export interface IncomingUpdate {
   readonly next: State;
   /** What we gain (positive) or lose (negative) per asset. */
   readonly delta: readonly bigint[];
+  /** The channel runs an app, and the update is a move its rules allow the peer (checked already). */
+  readonly appMove?: boolean;
 }
 
 export type ProposalHandler = (p: IncomingProposal) => Decision | Promise<Decision>;
@@ -141,8 +143,11 @@ export interface ClientDeps {
   readonly chain: ChainPort;
   readonly log?: Logger;
   readonly options?: ClientOptions;
-  /** Rules of app channels, by app address (payment channels need none). */
-  readonly apps?: ReadonlyMap<string, AppRules>;
+  /**
+   * The apps we play, by contract address (lowercase): a channel whose params name one runs its
+   * rules; payment channels need none. The signing policy must list the same addresses.
+   */
+  readonly apps?: ReadonlyMap<string, AppDefinition>;
 }
 
 export interface OpenChannelRequest {
@@ -168,6 +173,8 @@ export interface ChannelInfo {
   readonly assets: readonly Asset[];
   /** Set for virtual channels: funded by locks in ledger channels, settled by unlocking them. */
   readonly virtual?: { readonly path: readonly Address[]; readonly unlocked: boolean };
+  /** Set for app channels: the app's name and its state in people's terms (null before the first state). */
+  readonly app?: { readonly name: string; readonly address: Address; readonly state: unknown };
 }
 
 /** A fully signed state with its params: what `register` takes for a (sub-)channel. */

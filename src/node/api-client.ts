@@ -34,6 +34,8 @@ export interface ApiChannel {
   readonly assets: { readonly symbol: string | null; readonly holder: Address }[];
   /** Set for virtual channels: [V.alice, intermediaries..., V.bob], and whether our side is unlocked. */
   readonly virtual?: { readonly path: Address[]; readonly unlocked: boolean };
+  /** Set for app channels: the app's name, contract and state in people's terms (e.g. the board). */
+  readonly app?: { readonly name: string; readonly address: Address; readonly state: unknown };
 }
 
 /** An intermediary's published rental terms (GET /v1/info); wei as decimal strings. */
@@ -49,6 +51,8 @@ export interface ApiNodeInfo {
   readonly wireUrl: string;
   readonly adjudicator: Address;
   readonly assets: Record<string, Address>;
+  /** App contracts the node plays, by app name. */
+  readonly apps: Record<string, Address>;
   /** Rental terms if the node offers virtual channels as an intermediary, else null. */
   readonly intermediary: ApiTerms | null;
 }
@@ -61,6 +65,9 @@ export interface OpenRequest {
   readonly peerDeposit: bigint;
   readonly challengeDuration?: number;
   readonly fundingTimeout?: number;
+  /** An app the nodes play (GET /v1/info `apps`), e.g. "tictactoe", and its options for a new game. */
+  readonly app?: string;
+  readonly appOptions?: unknown;
 }
 
 export interface OpenVirtualRequest {
@@ -153,6 +160,11 @@ export class ApiClient {
       amount: amount.toString(),
       ...(asset === undefined ? {} : { asset }),
     });
+  }
+
+  /** Our move in an app channel (`data` as the app takes it, e.g. {cell: 4}); resolves once the peer signed it. */
+  move(id: Hex, data: unknown): Promise<ApiChannel> {
+    return this.call("POST", `/v1/channels/${id}/move`, { data });
   }
 
   close(id: Hex, force = false): Promise<{ ok: true }> {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EthChain } from "../chain/chain-port.js";
 import { connectChain } from "../chain/connection.js";
-import { deployPerun } from "../chain/deploy.js";
+import { deployApps, deployPerun } from "../chain/deploy.js";
 import { createEmbeddedChain, devKey } from "../chain/embedded.js";
 import { type RpcServer, serveJsonRpc } from "../chain/rpc-server.js";
 import { fundingId } from "../channel/hash.js";
@@ -56,6 +56,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
   const rpc: RpcServer = await serveJsonRpc(embedded.provider, { port: 0 });
   const conn = await connectChain({ rpcUrl: rpc.url });
   const contracts = await deployPerun(conn, devKey(0));
+  const { ticTacToeApp } = await deployApps(conn, devKey(0));
   const dir = mkdtempSync(join(tmpdir(), "perun-api-harness-"));
   const logs: string[] = [];
   const keep = options.keepLogs ?? true;
@@ -72,7 +73,11 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
         ...(extra.store === undefined ? { db: `${name}.db` } : {}),
         key: { env: `KEY_${name}` },
         chain: { rpcUrl: rpc.url },
-        contracts: { adjudicator: contracts.adjudicator, assets: { ETH: contracts.assetHolderETH } },
+        contracts: {
+          adjudicator: contracts.adjudicator,
+          assets: { ETH: contracts.assetHolderETH },
+          apps: { tictactoe: ticTacToeApp },
+        },
         wire: { host: "127.0.0.1", port: 0 },
         api: { host: "127.0.0.1", port: 0 },
         dataDir: name,

@@ -59,6 +59,7 @@ import type { RentalTerms } from "../channel/fees.js";
 import type { Address, Asset, Hex } from "../channel/types.js";
 import type { ChannelInfo, Client, ClientEvent, Logger } from "../client/client.js";
 import { PerunError } from "../errors.js";
+import { openApp } from "./api-apps.js";
 import {
   address,
   addressValue,
@@ -85,6 +86,8 @@ export interface ApiInfo {
   readonly adjudicator: Address;
   /** Asset holder by symbol. */
   readonly assets: Readonly<Record<string, Address>>;
+  /** App contracts we play, by app name (src/node/apps.ts). */
+  readonly apps?: Readonly<Record<string, Address>>;
   /** Our rental terms if we offer virtual channels as an intermediary. */
   readonly intermediary?: RentalTerms;
 }
@@ -177,6 +180,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     wireUrl: deps.info.wireUrl,
     adjudicator: deps.info.adjudicator,
     assets: deps.info.assets,
+    apps: deps.info.apps ?? {},
     intermediary:
       terms === undefined
         ? null
@@ -199,6 +203,7 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       holder: a.ethHolder,
     })),
     ...(c.virtual ? { virtual: { path: [...c.virtual.path], unlocked: c.virtual.unlocked } } : {}),
+    ...(c.app ? { app: c.app } : {}),
   });
 
   /**
@@ -252,6 +257,14 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
         case "pay":
           allow(method, "POST");
           return reply(res, 200, await pay(id, await readJsonBody(req)));
+        case "move": {
+          allow(method, "POST");
+          const body = await readJsonBody(req);
+          onlyFields(body, ["data"]);
+          if (body.data === undefined) throw invalidField("data", "the move, as the app takes it", undefined);
+          await client.move(id, body.data);
+          return reply(res, 200, channelView(client.channel(id)));
+        }
         case "close": {
           allow(method, "POST");
           const body = await readJsonBody(req);
@@ -291,6 +304,8 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       "peerDeposit",
       "challengeDuration",
       "fundingTimeout",
+      "app",
+      "appOptions",
     ]);
     const peer = address(body, "peer");
     if (peer.toLowerCase() === deps.info.address.toLowerCase()) {
@@ -309,8 +324,10 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       throw invalidField("deposit", "positive, or peerDeposit positive", body.deposit);
     const challengeDuration = optionalInt(body, "challengeDuration", 1, MAX_SECONDS);
     const fundingTimeout = optionalInt(body, "fundingTimeout", 1, MAX_SECONDS);
+    const app = openApp(body, deps.info.apps ?? {});
     if (peerUrl !== undefined) deps.addPeer(peer, peerUrl);
     const channelID = await client.openChannel({
+      ...app,
       peer,
       assets: [deps.assets[symbol] as Asset],
       balances: [[deposit, peerDeposit]],

@@ -8,7 +8,7 @@
  * {
  *   "key": { "env": "PERUN_KEY" },
  *   "chain": { "rpcUrl": "http://127.0.0.1:8545" },
- *   "contracts": { "adjudicator": "0x...", "assets": { "ETH": "0x..." } },
+ *   "contracts": { "adjudicator": "0x...", "assets": { "ETH": "0x..." }, "apps": { "tictactoe": "0x..." } },
  *   "wire": { "host": "127.0.0.1", "port": 4001 },
  *   "api": { "host": "127.0.0.1", "port": 5001 },
  *   "db": "alice.db",
@@ -50,6 +50,7 @@ import type { RentalTerms } from "../channel/fees.js";
 import { type Bounds, MAX_SECONDS, POLICY_DEFAULTS } from "../channel/policy.js";
 import type { Address } from "../channel/types.js";
 import type { StoreSpec } from "../store/open-store.js";
+import { KNOWN_APPS } from "./apps.js";
 import { ConfigError } from "./errors.js";
 
 export type KeySpec =
@@ -66,6 +67,8 @@ export interface NodeConfig {
     readonly adjudicator: Address;
     /** Asset holder by symbol, e.g. { ETH: "0x..." }. */
     readonly assets: Readonly<Record<string, Address>>;
+    /** App contracts the node plays, by app name (src/node/apps.ts), e.g. { tictactoe: "0x..." }. */
+    readonly apps: Readonly<Record<string, Address>>;
   };
   readonly wire: { readonly host: string; readonly port: number };
   readonly api: { readonly host: string; readonly port: number };
@@ -151,7 +154,7 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     /^(https?|wss?):\/\/[^\s]+$/.test(s),
   );
 
-  const contracts = v.object(root.contracts, "contracts", ["adjudicator", "assets"]);
+  const contracts = v.object(root.contracts, "contracts", ["adjudicator", "assets", "apps"]);
   const adjudicator = v.address(contracts.adjudicator, "contracts.adjudicator");
   const assetsObj = v.object(contracts.assets, "contracts.assets", null);
   const assets: Record<string, Address> = {};
@@ -163,6 +166,21 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
   }
   if (Object.keys(assets).length === 0) {
     throw new ConfigError(file, "contracts.assets", 'at least one asset holder, e.g. {"ETH": "0x..."}', {});
+  }
+  const apps: Record<string, Address> = {};
+  const known = Object.keys(KNOWN_APPS);
+  for (const [name, app] of Object.entries(
+    contracts.apps === undefined ? {} : v.object(contracts.apps, "contracts.apps", null),
+  )) {
+    if (!known.includes(name)) {
+      throw new ConfigError(
+        file,
+        `contracts.apps.${name}`,
+        `an app this node plays (${known.join(", ")})`,
+        name,
+      );
+    }
+    apps[name] = v.address(app, `contracts.apps.${name}`);
   }
 
   const wire = parseEndpoint(v, root.wire, "wire", { host: "127.0.0.1", port: 4001 }, false);
@@ -220,7 +238,7 @@ export function parseConfig(json: unknown, file: string): NodeConfig {
     file,
     key,
     chain: { rpcUrl },
-    contracts: { adjudicator, assets },
+    contracts: { adjudicator, assets, apps },
     wire,
     api,
     store,

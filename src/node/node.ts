@@ -27,6 +27,7 @@ import { Watcher } from "../watcher/watcher.js";
 import { createWsTransport, type WsTransport } from "../wire/index.js";
 import { type ApiServer, startApi } from "./api.js";
 import { loadOrCreateApiSecret, removeApiPointer, writeApiPointer } from "./api-secret.js";
+import { appsByAddress } from "./apps.js";
 import type { NodeConfig } from "./config.js";
 import { ContractsMissingError } from "./errors.js";
 import { loadNodeKey } from "./key.js";
@@ -77,6 +78,10 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     for (const [sym, holder] of Object.entries(config.contracts.assets)) {
       await requireCode(conn, `contracts.assets.${sym}`, holder);
     }
+    for (const [name, app] of Object.entries(config.contracts.apps)) {
+      await requireCode(conn, `contracts.apps.${name}`, app);
+    }
+    const apps = appsByAddress(config.contracts.apps);
     const { store, where } = await openStore(config.store);
     // Awaits the last commit (Postgres): stop() resolves only once everything written is in the database.
     cleanup.push(() => closeStore(store));
@@ -93,6 +98,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
     const policy = signingPolicy({
       chainId: BigInt(conn.chainId),
       assetHolders: Object.values(holders),
+      apps: Object.values(config.contracts.apps),
       challengeDuration: config.policy.challengeDuration,
       fundingTimeout: config.policy.fundingTimeout,
       maxDeposit: Object.fromEntries(
@@ -103,6 +109,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
       updates: config.accept.updates,
     });
     const client = new Client({
+      apps,
       policy,
       signer,
       transport,
@@ -156,6 +163,7 @@ export async function startNode(config: NodeConfig, options: StartNodeOptions = 
           wireUrl,
           adjudicator: config.contracts.adjudicator,
           assets: config.contracts.assets,
+          apps: config.contracts.apps,
           ...(config.intermediary === undefined ? {} : { intermediary: config.intermediary }),
         },
         assets,

@@ -7,11 +7,12 @@
 import { EthAssetHolder } from "../../src/chain/asset-holder.js";
 import { type ChainPort, EthChain } from "../../src/chain/chain-port.js";
 import { type ChainConnection, connectChain } from "../../src/chain/connection.js";
-import { deployAssetHolderERC20, deployPerun } from "../../src/chain/deploy.js";
+import { deployApps, deployAssetHolderERC20, deployPerun } from "../../src/chain/deploy.js";
 import { increaseTime } from "../../src/chain/devtools.js";
 import { createEmbeddedChain, devKey } from "../../src/chain/embedded.js";
 import { TestTokenAbi, TestTokenBytecode } from "../../src/chain/generated/index.js";
 import { deploy } from "../../src/chain/transact.js";
+import type { AppDefinition } from "../../src/channel/app.js";
 import {
   DEV_CHAIN_BOUNDS,
   type SigningPolicy,
@@ -19,6 +20,7 @@ import {
   signingPolicy,
 } from "../../src/channel/policy.js";
 import { privateKeyToSigner } from "../../src/channel/signer.js";
+import { ticTacToeApp } from "../../src/channel/tictactoe.js";
 import type { Address, Asset, Hex } from "../../src/channel/types.js";
 import { Client, type ClientEvent, type ClientOptions } from "../../src/client/client.js";
 import { createMemoryStore } from "../../src/store/memory-store.js";
@@ -59,6 +61,8 @@ export interface World {
   readonly erc20: Asset;
   readonly ethHolder: EthAssetHolder;
   readonly tokenHolder: EthAssetHolder;
+  /** The example app contracts; every party plays tic-tac-toe unless given `apps`. */
+  readonly apps: { readonly ticTacToe: Address };
   party(
     name: string,
     index: number,
@@ -69,6 +73,8 @@ export interface World {
       transport?: Transport;
       options?: ClientOptions;
       policy?: Partial<SigningPolicyInput>;
+      /** The apps the party plays, by contract address (default: tic-tac-toe). */
+      apps?: ReadonlyMap<string, AppDefinition>;
     },
   ): Promise<Party>;
   /** The policy parties get by default: a development chain's bounds, our two asset holders, deposits up to 1,000 units. */
@@ -84,6 +90,7 @@ export async function world(): Promise<World> {
   const token = (await deploy(conn, devKey(0), TestTokenAbi, TestTokenBytecode, [holders, 10n ** 24n]))
     .address;
   const erc20Holder = await deployAssetHolderERC20(conn, devKey(0), adjudicator, token);
+  const { ticTacToeApp: ticTacToe } = await deployApps(conn, devKey(0));
   let net = createMemoryNetwork();
   const chainId = BigInt(conn.chainId);
   const policy = (overrides: Partial<SigningPolicyInput> = {}): SigningPolicy => {
@@ -110,6 +117,7 @@ export async function world(): Promise<World> {
     erc20: { chainID: chainId, ethHolder: erc20Holder, ccHolder: "0x" },
     ethHolder: new EthAssetHolder(conn, assetHolderETH),
     tokenHolder: new EthAssetHolder(conn, erc20Holder, token),
+    apps: { ticTacToe },
     async party(name, index, opts = {}) {
       const key = devKey(index);
       const signer = privateKeyToSigner(key);
@@ -117,9 +125,11 @@ export async function world(): Promise<World> {
       const chain = opts.chain ?? new EthChain(conn, adjudicator, key);
       const logs: string[] = [];
       const transport = opts.transport ?? net.transport(signer);
+      const apps = opts.apps ?? new Map([[ticTacToe.toLowerCase(), ticTacToeApp]]);
       const client = new Client({
+        apps,
         log: (level, message, details) => logs.push(`${level}: ${message} ${JSON.stringify(details ?? {})}`),
-        policy: policy(opts.policy),
+        policy: policy({ apps: [...apps.keys()] as Address[], ...opts.policy }),
         signer,
         transport,
         store,
