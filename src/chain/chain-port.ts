@@ -24,6 +24,8 @@ export interface ChainPort {
   deposit(asset: Asset, fundingID: Hex, amount: bigint): Promise<void>;
   holdings(asset: Asset, fundingID: Hex): Promise<bigint>;
   register(channel: SignedState, subChannels?: readonly SignedState[]): Promise<void>;
+  /** Adjudicator.progress: one move of an app channel in dispute, `to` signed by participant `actorIdx`. */
+  progress(params: Params, from: State, to: State, actorIdx: number, sig: Hex): Promise<void>;
   conclude(params: Params, state: State, subStates?: readonly State[]): Promise<void>;
   concludeFinal(params: Params, state: State, sigs: readonly Hex[]): Promise<void>;
   /**
@@ -40,6 +42,11 @@ export interface ChainPort {
    * sub-channels), read from its calldata: how a watcher learns a state it never saw off-chain.
    */
   registeredStates(txHash: Hex): Promise<SignedState[]>;
+  /**
+   * The state a `progress` transaction moved its channel to, read from its calldata; undefined if the
+   * transaction is not a direct `progress` call (e.g. made through another contract).
+   */
+  progressedState(txHash: Hex): Promise<State | undefined>;
 }
 
 /** ChainPort over a ChainConnection, paying gas with `key`. */
@@ -77,6 +84,10 @@ export class EthChain implements ChainPort {
     await this.adjudicator.register(channel, subChannels);
   }
 
+  async progress(params: Params, from: State, to: State, actorIdx: number, sig: Hex): Promise<void> {
+    await this.adjudicator.progress(params, from, to, actorIdx, sig);
+  }
+
   async conclude(params: Params, state: State, subStates: readonly State[] = []): Promise<void> {
     await this.adjudicator.conclude(params, state, subStates);
   }
@@ -99,6 +110,18 @@ export class EthChain implements ChainPort {
 
   channelUpdates(fromBlock: bigint, toBlock: bigint): Promise<ChannelUpdateEvent[]> {
     return this.adjudicator.channelUpdates(fromBlock, undefined, toBlock);
+  }
+
+  async progressedState(txHash: Hex): Promise<State | undefined> {
+    const tx = await this.conn.publicClient.getTransaction({ hash: txHash });
+    if (!tx.to || tx.to.toLowerCase() !== this.adjudicatorAddress.toLowerCase()) return undefined;
+    try {
+      const call = decodeFunctionData({ abi: AdjudicatorAbi, data: tx.input });
+      if (call.functionName === "progress") return (call.args as unknown as [Params, State, State])[2];
+    } catch {
+      // not a call we know
+    }
+    return undefined;
   }
 
   async registeredStates(txHash: Hex): Promise<SignedState[]> {

@@ -20,6 +20,7 @@ import {
   funded,
   progress,
   progressed,
+  progressFailed,
   proposeFinal,
   proposeInit,
   proposeUpdate,
@@ -641,6 +642,19 @@ describe("progress (app channels on chain)", () => {
       dispute: { version: 2n, timeout: 3000n, state: c2 },
     });
     expect(t.effects).toEqual([{ type: "persist", machine: t.machine }]);
+  });
+
+  it("progressFailed: back to the phase we progressed from, the dispute unchanged", () => {
+    const fromReg = progressFailed(progress(reg, c1, alice, 1000n, counter).machine);
+    expect(fromReg.machine).toEqual(reg);
+    expect(fromReg.effects).toEqual([{ type: "persist", machine: reg }]);
+    const p = progressed(reg, c1, 2000n).machine;
+    expect(progressFailed(progress(p, c2, alice, 1999n, counter).machine).machine).toEqual(p);
+    for (const m of [app0, reg, p]) {
+      rejects(m, (x) => progressFailed(x), InvalidPhaseError, {
+        details: { event: "progressFailed", allowed: "Progressing" },
+      });
+    }
   });
 
   it("progressed is refused outside the dispute", () => {

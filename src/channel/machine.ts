@@ -471,6 +471,16 @@ export function progress(m: Machine, next: State, signer: Signer, now: bigint, r
   };
 }
 
+/**
+ * Our progress transaction did not land (it reverted, or never went out): the chain still holds the
+ * dispute we progressed from. Progressing -> Registered (from a registration) or Progressed.
+ */
+export function progressFailed(m: Machine): Transition {
+  requirePhase(m, "progressFailed", ["Progressing"]);
+  const machine: Machine = { ...m, phase: m.dispute?.state ? "Progressed" : "Registered" };
+  return { machine, effects: [{ type: "persist", machine }] };
+}
+
 /** Chain event: the channel was progressed to `state` with a new `timeout`. -> Progressed. */
 export function progressed(m: Machine, state: State, timeout: bigint): Transition {
   requirePhase(m, "progressed", ["Registered", "Progressing", "Progressed"]);

@@ -7,7 +7,7 @@
  */
 import { DisputePhase } from "../chain/adjudicator.js";
 import type { ChannelUpdateEvent } from "../chain/chain-port.js";
-import { concluded, registered } from "../channel/machine.js";
+import { concluded, progressed, registered, registrationStands } from "../channel/machine.js";
 import type { Hex } from "../channel/types.js";
 import { locksSubChannel } from "../channel/virtual.js";
 import type { ChannelRecord } from "../store/store.js";
@@ -24,6 +24,7 @@ const REFUTABLE_IN: readonly string[] = [
   "Registering",
   "Registered",
 ];
+const FOLLOWS_PROGRESS_IN: readonly string[] = [...REFUTABLE_IN, "Progressing", "Progressed"];
 const NOT_YET_REGISTERED: readonly string[] = ["InitActing", "InitSigning", "Acting", "Signing", "Funding"];
 
 export class ChainFollower {
@@ -47,7 +48,11 @@ export class ChainFollower {
     if (intermediated || rec?.machine.params.virtualChannel) await this.defendIntermediated(ev.channelID);
     if (!rec) return;
     const id = rec.channelID;
-    if (ev.phase === DisputePhase.DISPUTE || ev.phase === DisputePhase.FORCEEXEC) {
+    if (ev.phase === DisputePhase.FORCEEXEC) {
+      await this.followProgress(id, ev);
+      return;
+    }
+    if (ev.phase === DisputePhase.DISPUTE) {
       const refute = await table.inQueue(id, async () => {
         const r = table.record(id);
         if (!REFUTABLE_IN.includes(r.machine.phase)) return false;
@@ -78,6 +83,40 @@ export class ChainFollower {
       this.ctx.emit({ type: "concluded", channelID: id, version: ev.version });
       await this.roles.disputes.withdrawAll(id);
     }
+  }
+
+  /**
+   * An app channel was moved on chain (by us or the peer): we adopt the state the chain now holds,
+   * read from the transaction, so that the next move (ours by `progress`) and the conclusion start
+   * from it. A peer that progressed while we were away took us past the refutation window: the
+   * registration stands, whatever we held.
+   */
+  private async followProgress(id: Hex, ev: ChannelUpdateEvent): Promise<void> {
+    const { table, deps } = this.ctx;
+    const state = await deps.chain.progressedState(ev.transactionHash);
+    await table.inQueue(id, async () => {
+      let r = table.record(id);
+      if (!FOLLOWS_PROGRESS_IN.includes(r.machine.phase)) return;
+      if (r.machine.dispute !== null && r.machine.dispute.version >= ev.version) return; // seen already
+      if (state === undefined || state.version !== ev.version) {
+        this.ctx.log("error", "the channel was progressed on chain to a state we cannot read", {
+          channelID: id,
+          version: `${ev.version}`,
+          transaction: ev.transactionHash,
+        });
+        return;
+      }
+      if (!["Registered", "Progressing", "Progressed"].includes(r.machine.phase)) {
+        // We missed the registration: it stood (progress comes only after its refutation window).
+        table.apply(r, registered(r.machine, ev.version - 1n, ev.timeout));
+        r = table.record(id);
+        if (r.machine.phase === "Registering")
+          table.apply(r, registrationStands(r.machine, ev.version - 1n, ev.timeout));
+        r = table.record(id);
+      }
+      table.apply(r, progressed(r.machine, state, ev.timeout));
+      this.ctx.emit({ type: "progressed", channelID: id, version: ev.version, timeout: ev.timeout });
+    });
   }
 
   /**

@@ -48,6 +48,13 @@ export type ClientEvent =
     }
   | { readonly type: "disputed"; readonly channelID: Hex; readonly version: bigint; readonly timeout: bigint }
   | { readonly type: "refuted"; readonly channelID: Hex; readonly stale: bigint; readonly ours: bigint }
+  /** An app channel in dispute was moved on chain (by either player) to `version`; the next move is due by `timeout`. */
+  | {
+      readonly type: "progressed";
+      readonly channelID: Hex;
+      readonly version: bigint;
+      readonly timeout: bigint;
+    }
   | { readonly type: "concluded"; readonly channelID: Hex; readonly version: bigint }
   | { readonly type: "withdrawn"; readonly channelID: Hex; readonly amounts: bigint[] }
   | { readonly type: "fundingTimeout"; readonly channelID: Hex }
