@@ -7,6 +7,7 @@ import {
   decodeTicTacToe,
   encodeTicTacToe,
   TicTacToeMoveError,
+  ticTacToeApp,
   ticTacToeMove,
   ticTacToeRules,
   ticTacToeStart,
@@ -281,5 +282,25 @@ describe("ticTacToeMove", () => {
       winner: null,
       draw: false,
     });
+  });
+});
+
+describe("ticTacToeApp (what a client registers)", () => {
+  it("starts a game with player 0 or 1 to move, and refuses anyone else", () => {
+    expect(ticTacToeApp.name).toBe("tictactoe");
+    expect(ticTacToeApp.rules).toBe(ticTacToeRules);
+    expect(ticTacToeApp.initialData(undefined)).toBe(ticTacToeStart(0));
+    expect(ticTacToeApp.initialData({})).toBe(ticTacToeStart(0));
+    expect(ticTacToeApp.initialData({ first: 1 })).toBe(ticTacToeStart(1));
+    expect(() => ticTacToeApp.initialData({ first: 2 })).toThrow(/player 2 cannot start: 0 or 1/);
+    expect(() => ticTacToeApp.initialData({ first: "1" })).toThrow(TicTacToeMoveError);
+  });
+  it("takes a move as {cell}", () => {
+    const s = ticTacToeApp.move(P, game(E, 0), 0, { cell: 4 });
+    expect(s).toEqual(ticTacToeMove(P, game(E, 0), 0, 4));
+    for (const bad of [null, undefined, 4, {}, { cell: "4" }]) {
+      expect(() => ticTacToeApp.move(P, game(E, 0), 0, bad)).toThrow(/names a cell/);
+    }
+    expect(ticTacToeApp.view(s)).toEqual(ticTacToeView(s));
   });
 });

@@ -29,6 +29,7 @@ import {
   fetchDirectoryNode,
   parseTerms,
 } from "../node/path-discovery.js";
+import { type AppArgs, appCommand } from "./app-commands.js";
 import { UsageError } from "./usage-error.js";
 
 export interface ApiArgs {
@@ -152,6 +153,20 @@ export async function apiCommand(
     default:
       throw new UsageError(`Unknown command "${command}".`);
   }
+}
+
+/** `perun app open | move | show` (./app-commands.ts), against the node at --api. */
+export async function appApiCommand(
+  sub: string,
+  name: string | undefined,
+  args: ApiArgs & AppArgs,
+  out: Output = process.stdout,
+): Promise<void> {
+  if (args["api-secret-file"] === "") throw new UsageError("--api-secret-file needs a path.");
+  const api = ApiClient.discover(apiUrl(args.api), {
+    ...(args["api-secret-file"] === undefined ? {} : { secretFile: args["api-secret-file"] }),
+  });
+  await appCommand(api, sub, name, args, out);
 }
 
 /**
@@ -293,7 +308,7 @@ function list(s: string, flag: string): string[] {
   return parts;
 }
 
-function apiUrl(s: string | undefined): string {
+export function apiUrl(s: string | undefined): string {
   const url = s ?? DEFAULT_API;
   if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}\/?$/.test(url)) {
     throw new UsageError(`--api must be the node's local API URL, http://127.0.0.1:<port>, got "${url}".`);
@@ -301,25 +316,25 @@ function apiUrl(s: string | undefined): string {
   return url;
 }
 
-function need(v: string | undefined, flag: string, command: string): string {
+export function need(v: string | undefined, flag: string, command: string): string {
   if (v === undefined) throw new UsageError(`perun ${command} needs ${flag}.`);
   return v;
 }
 
-function address(s: string, flag: string): Address {
+export function address(s: string, flag: string): Address {
   if (!isAddress(s, { strict: true }))
     throw new UsageError(`${flag} must be an address (0x + 40 hex digits), got "${s}".`);
   return getAddress(s);
 }
 
-function channel(s: string | undefined, flag = "--channel"): Hex {
+export function channel(s: string | undefined, flag = "--channel"): Hex {
   if (s === undefined) throw new UsageError(`This command needs ${flag} <id>.`);
   if (!/^0x[0-9a-fA-F]{64}$/.test(s))
     throw new UsageError(`${flag} must be a channel id (0x + 64 hex digits), got "${s}".`);
   return s as Hex;
 }
 
-function positiveInt(s: string, flag: string, max: number): number {
+export function positiveInt(s: string, flag: string, max: number): number {
   const n = /^[1-9][0-9]{0,15}$/.test(s) ? Number(s) : Number.NaN;
   if (!(n >= 1 && n <= max)) throw new UsageError(`${flag} must be an integer from 1 to ${max}, got "${s}".`);
   return n;
@@ -389,7 +404,7 @@ export function ether(s: string, flag: string): bigint {
   return parseEther(s);
 }
 
-function balancesText(c: Pick<ApiChannel, "balances" | "assets" | "idx">): string {
+export function balancesText(c: Pick<ApiChannel, "balances" | "assets" | "idx">): string {
   if (c.balances === null) return "-";
   return c.balances
     .map((row, a) => {

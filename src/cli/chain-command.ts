@@ -1,10 +1,10 @@
 /**
  * `perun chain`: runs the embedded EVM (Hardhat EDR) and serves it over
  * JSON-RPC on 127.0.0.1 so that several processes can share one chain;
- * optionally deploys the Perun contracts and prints their addresses.
+ * optionally deploys the Perun contracts and the example apps and prints their addresses.
  */
 import { connectChain } from "../chain/connection.js";
-import { deployPerun } from "../chain/deploy.js";
+import { deployApps, deployPerun } from "../chain/deploy.js";
 import { createEmbeddedChain, devKey } from "../chain/embedded.js";
 import { serveJsonRpc } from "../chain/rpc-server.js";
 import { UsageError } from "./usage-error.js";
@@ -23,7 +23,10 @@ export async function chainCommand(opts: { port?: string; host?: string; deploy?
   const out: Record<string, unknown> = { rpcUrl: server.url, chainId: embedded.chainId };
   if (opts.deploy) {
     const conn = await connectChain({ embedded });
-    out.contracts = await deployPerun(conn, devKey(0));
+    const perun = await deployPerun(conn, devKey(0));
+    const apps = await deployApps(conn, devKey(0));
+    // `apps` as a node config's contracts.apps takes it.
+    out.contracts = { ...perun, apps: { tictactoe: apps.ticTacToeApp } };
   }
   out.devKeys = embedded.accounts;
   // One JSON line on stdout: scripts and tests read the URL and addresses from it.

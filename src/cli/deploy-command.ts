@@ -1,7 +1,7 @@
-/** `perun deploy`: deploys the Perun contracts to any JSON-RPC chain and prints their addresses. */
+/** `perun deploy`: deploys the Perun contracts and the example apps to any JSON-RPC chain and prints their addresses. */
 
 import { connectChain } from "../chain/connection.js";
-import { deployPerun } from "../chain/deploy.js";
+import { deployApps, deployPerun } from "../chain/deploy.js";
 import { devKey } from "../chain/embedded.js";
 import type { Hex } from "../channel/types.js";
 import { UsageError } from "./usage-error.js";
@@ -14,5 +14,9 @@ export async function deployCommand(opts: { rpc?: string; key?: string }): Promi
   }
   const conn = await connectChain({ rpcUrl: opts.rpc });
   const deployment = await deployPerun(conn, key);
-  process.stdout.write(`${JSON.stringify({ chainId: conn.chainId, ...deployment })}\n`);
+  const apps = await deployApps(conn, key);
+  // `apps` as a node config's contracts.apps takes it.
+  process.stdout.write(
+    `${JSON.stringify({ chainId: conn.chainId, ...deployment, apps: { tictactoe: apps.ticTacToeApp } })}\n`,
+  );
 }

@@ -15,7 +15,8 @@ Usage:
                                             -> withdraw, printing on-chain balances. Without --rpc it
                                             runs on the embedded chain (Hardhat EDR, in process).
   perun chain [--port 8545] [--deploy]      serve the embedded chain over JSON-RPC on 127.0.0.1
-  perun deploy --rpc <url> [--key <hex>]    deploy Adjudicator and AssetHolderETH, print addresses
+  perun deploy --rpc <url> [--key <hex>]    deploy Adjudicator, AssetHolderETH and the example apps
+                                            (tic-tac-toe), print addresses
 
   perun key new --out <file>                create a key, write it as a V3 keystore encrypted with the
                                             password in PERUN_KEY_PASSWORD; print its address
@@ -60,6 +61,14 @@ Usage:
                                             channel closes cooperatively only: its funds return to
                                             our ledger channel (dispute: close that with --force)
   perun dispute --api <url> --channel <id>  register our latest state on chain (ledger channels)
+  perun app open tictactoe --peer <0x..> --deposit <eth> [--peer-deposit <eth>] [--first 0|1]
+             [--peer-url ws://..] [--challenge-duration <s>]
+                                            open a channel that runs the app (both nodes must play
+                                            it: config contracts.apps); the stake goes to the winner,
+                                            back to each on a draw. Prints its id once funded
+  perun app move --channel <id> (--cell <0..8> | --data <json>)
+                                            our move (cells row by row); in a dispute it goes on chain
+  perun app show --channel <id>             the board, whose turn it is, the result and the stakes
   perun help                                this text
 
 Exit codes: 0 ok, 1 failure (message on stderr), 2 bad arguments or config file.
@@ -93,6 +102,9 @@ const OPTIONS = {
   "challenge-duration": { type: "string" },
   auto: { type: "boolean" },
   directory: { type: "string" },
+  cell: { type: "string" },
+  data: { type: "string" },
+  first: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -127,6 +139,18 @@ const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   channels: ["api", "api-secret-file"],
   close: ["api", "api-secret-file", "channel", "force"],
   dispute: ["api", "api-secret-file", "channel"],
+  "app open": [
+    "api",
+    "api-secret-file",
+    "peer",
+    "peer-url",
+    "deposit",
+    "peer-deposit",
+    "first",
+    "challenge-duration",
+  ],
+  "app move": ["api", "api-secret-file", "channel", "cell", "data"],
+  "app show": ["api", "api-secret-file", "channel"],
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -148,6 +172,19 @@ export async function main(argv: string[]): Promise<number> {
       await (await import("./key-command.js")).keyCommand(rest[0], {
         ...(values.out === undefined ? {} : { out: values.out }),
       });
+      return 0;
+    }
+    if (command === "app") {
+      const [sub, name, ...more] = rest;
+      if (more.length > 0)
+        throw new UsageError(`Unexpected argument "${more[0]}" after "app ${sub} ${name}".`);
+      const allowed = API_OPTIONS[`app ${sub}`];
+      if (allowed === undefined) throw new UsageError("perun app needs one of: open, move, show.");
+      const given = Object.entries(values).filter(([, v]) => v !== undefined);
+      for (const [k] of given) {
+        if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to \`perun app ${sub}\`.`);
+      }
+      await (await import("./api-commands.js")).appApiCommand(sub as string, name, Object.fromEntries(given));
       return 0;
     }
     if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}" after "${command}".`);

@@ -19,7 +19,11 @@ export const BIN = join(import.meta.dirname, "..", "..", "dist", "src", "cli", "
 export interface ChainInfo {
   readonly rpcUrl: string;
   readonly chainId: number;
-  readonly contracts: { readonly adjudicator: Address; readonly assetHolderETH: Address };
+  readonly contracts: {
+    readonly adjudicator: Address;
+    readonly assetHolderETH: Address;
+    readonly apps: { readonly tictactoe: Address };
+  };
   readonly devKeys: readonly Hex[];
 }
 
@@ -182,7 +186,11 @@ export function nodeConfig(
   return {
     key: { env: "PERUN_KEY" },
     chain: { rpcUrl: chain.rpcUrl },
-    contracts: { adjudicator: chain.contracts.adjudicator, assets: { ETH: chain.contracts.assetHolderETH } },
+    contracts: {
+      adjudicator: chain.contracts.adjudicator,
+      assets: { ETH: chain.contracts.assetHolderETH },
+      apps: chain.contracts.apps,
+    },
     wire: { host: "127.0.0.1", port: opts.wirePort },
     api: { host: "127.0.0.1", port: 0 },
     db: opts.db,
