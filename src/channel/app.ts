@@ -36,6 +36,13 @@ export interface AppDefinition {
   move(params: Params, from: State, actor: number, move: unknown): State;
   /** The app state in people's terms (JSON-safe). */
   view(state: State): unknown;
+  /**
+   * Every state participant `actor` can move `from` to, for an app with few moves per turn
+   * (tic-tac-toe: one per empty cell). A node that cannot read a move made on chain (a `progress`
+   * sent through another contract does not show in the transaction's calldata) finds it among these
+   * by the hash the Adjudicator records. Optional: without it such a move must be learned otherwise.
+   */
+  successors?(params: Params, from: State, actor: number): State[];
 }
 
 export const VALID: RuleVerdict = { valid: true };

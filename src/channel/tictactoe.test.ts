@@ -303,4 +303,17 @@ describe("ticTacToeApp (what a client registers)", () => {
     }
     expect(ticTacToeApp.view(s)).toEqual(ticTacToeView(s));
   });
+  it("lists the moves of the player to move: one per empty cell, none for the other or after the end", () => {
+    const from = game([1, 0, 0, 0, 2, 0, 0, 0, 1], 1);
+    const next = ticTacToeApp.successors?.(P, from, 1) ?? [];
+    expect(
+      next.map((n) =>
+        decodeTicTacToe(n.appData)?.grid.findIndex((c, i) => c !== [1, 0, 0, 0, 2, 0, 0, 0, 1][i]),
+      ),
+    ).toEqual([1, 2, 3, 5, 6, 7]);
+    expect(next[0]).toEqual(ticTacToeMove(P, from, 1, 1));
+    expect(ticTacToeApp.successors?.(P, from, 0)).toEqual([]);
+    expect(ticTacToeApp.successors?.(P, { ...from, isFinal: true }, 1)).toEqual([]);
+    expect(ticTacToeApp.successors?.(P, { ...from, appData: "0x" }, 1)).toEqual([]);
+  });
 });

@@ -178,4 +178,9 @@ export const ticTacToeApp: AppDefinition = {
     return ticTacToeMove(params, from, actor, cell);
   },
   view: ticTacToeView,
+  successors(params, from, actor) {
+    const b = decodeTicTacToe(from.appData);
+    if (b === undefined || from.isFinal || b.nextActor !== actor) return [];
+    return b.grid.flatMap((c, cell) => (c === 0 ? [ticTacToeMove(params, from, actor, cell)] : []));
+  },
 };

@@ -7,8 +7,9 @@
  */
 import { DisputePhase } from "../chain/adjudicator.js";
 import type { ChannelUpdateEvent } from "../chain/chain-port.js";
+import { hashState } from "../channel/hash.js";
 import { concluded, progressed, registered, registrationStands } from "../channel/machine.js";
-import type { Hex } from "../channel/types.js";
+import type { Hex, State } from "../channel/types.js";
 import { locksSubChannel } from "../channel/virtual.js";
 import type { ChannelRecord } from "../store/store.js";
 import type { ClientContext } from "./context.js";
@@ -93,7 +94,8 @@ export class ChainFollower {
    */
   private async followProgress(id: Hex, ev: ChannelUpdateEvent): Promise<void> {
     const { table, deps } = this.ctx;
-    const state = await deps.chain.progressedState(ev.transactionHash);
+    const read = await deps.chain.progressedState(ev.transactionHash);
+    const state = read?.version === ev.version ? read : await this.recogniseProgress(id, ev.version);
     await table.inQueue(id, async () => {
       let r = table.record(id);
       if (!FOLLOWS_PROGRESS_IN.includes(r.machine.phase)) return;
@@ -117,6 +119,26 @@ export class ChainFollower {
       table.apply(r, progressed(r.machine, state, ev.timeout));
       this.ctx.emit({ type: "progressed", channelID: id, version: ev.version, timeout: ev.timeout });
     });
+  }
+
+  /**
+   * A move made on chain that the transaction's calldata does not show (sent through another
+   * contract): the app's possible moves from the state we hold, matched against the hash the
+   * Adjudicator recorded. Undefined if none matches (or the app cannot list its moves).
+   */
+  private async recogniseProgress(id: Hex, version: bigint): Promise<State | undefined> {
+    const { table, deps } = this.ctx;
+    const m = table.record(id).machine;
+    const def = table.app(m.params);
+    const from = m.dispute?.state ?? m.current?.state;
+    if (def?.successors === undefined || from === undefined || from.version + 1n !== version)
+      return undefined;
+    const onChain = await deps.chain.dispute(id);
+    if (onChain === undefined || onChain.version !== version) return undefined;
+    const candidates = m.params.participants.flatMap(
+      (_, actor) => def.successors?.(m.params, from, actor) ?? [],
+    );
+    return candidates.find((c) => hashState(c) === onChain.stateHash);
   }
 
   /**

@@ -4,10 +4,15 @@
  * with `progress`; the peer's node, back mid-dispute, follows the chain and moves there too; the
  * final state is concluded and paid out as the game says.
  */
-import { parseEther } from "viem";
+import { type Abi, encodeFunctionData, parseEther } from "viem";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { devKey } from "../../src/chain/embedded.js";
+import { AdjudicatorAbi, MulticallAbi, MulticallBytecode } from "../../src/chain/generated/index.js";
+import { deploy, transact } from "../../src/chain/transact.js";
 import { fundingId } from "../../src/channel/hash.js";
-import { ticTacToeStart } from "../../src/channel/tictactoe.js";
+import { signState } from "../../src/channel/sig.js";
+import { privateKeyToSigner } from "../../src/channel/signer.js";
+import { ticTacToeMove, ticTacToeStart } from "../../src/channel/tictactoe.js";
 import type { Hex } from "../../src/channel/types.js";
 import { type Party, until, type World, world } from "./harness.js";
 
@@ -98,6 +103,49 @@ describe("tic-tac-toe in dispute", () => {
     expect(onChain?.version).toBe(4n);
     // Mallory's turn and she is gone: after her time Bob concludes the newest state, stakes unchanged.
     await w.advance(2n * CD + 1n);
+    await until(() => bob.client.channel(id).phase === "Withdrawn", 15_000, "Bob concluded and withdrew");
+    expect(withdrawn(bob, id)).toEqual([STAKE]);
+    expect(await w.ethHolder.holdings(fundingId(id, mallory.address))).toBe(STAKE);
+    await bob.stop();
+  });
+
+  it("Mallory moves on chain through a contract (calldata hides the state): Bob's node finds the move and is not stuck", async () => {
+    const mallory = await w.party("Mallory", 1);
+    const bob = await w.party("Bob", 2);
+    const id = await game(mallory, bob);
+    for (const [p, cell] of [
+      [mallory, 0],
+      [bob, 4],
+      [mallory, 1],
+      [bob, 8],
+    ] as const)
+      await p.client.move(id, { cell });
+    const rec = mallory.store.getChannel(id);
+    const { params } = rec!.machine;
+    const v4 = rec!.machine.current!;
+    await mallory.stop({ leave: true });
+    await mallory.chain.register({ params, state: v4.state, sigs: v4.sigs as Hex[] });
+    await until(() => bob.client.channel(id).phase === "Registered", 10_000, "Bob sees the registration");
+    await w.advance(CD);
+    // Not her winning cell 2 (that would end the game): cell 5, and then she walks away.
+    const v5 = ticTacToeMove(params, v4.state, 0, 5);
+    const { address: multicall } = await deploy(w.conn, devKey(0), MulticallAbi as Abi, MulticallBytecode);
+    const progress = encodeFunctionData({
+      abi: AdjudicatorAbi as Abi,
+      functionName: "progress",
+      args: [params, v4.state, v5, 0n, signState(v5, privateKeyToSigner(devKey(1)))],
+    });
+    await transact(w.conn, devKey(1), {
+      address: multicall,
+      abi: MulticallAbi as Abi,
+      functionName: "run",
+      args: [w.adjudicator, [progress]],
+    });
+    await until(() => bob.client.channel(id).version === 5n, 10_000, "Bob recognises Mallory's move");
+    expect(board(bob, id)).toEqual(["XX.", ".OX", "..O"]);
+    // Bob's turn, on chain: he blocks nothing, he just plays; Mallory never answers, the game times out.
+    await bob.client.move(id, { cell: 2 });
+    await w.advance(CD + 1n);
     await until(() => bob.client.channel(id).phase === "Withdrawn", 15_000, "Bob concluded and withdrew");
     expect(withdrawn(bob, id)).toEqual([STAKE]);
     expect(await w.ethHolder.holdings(fundingId(id, mallory.address))).toBe(STAKE);
