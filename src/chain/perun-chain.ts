@@ -17,7 +17,7 @@ import type { Address, Hex } from "../channel/types.js";
 import { describe, InvalidArgumentError } from "../errors.js";
 import { addressOption, onlyFields, optionsObject } from "../options.js";
 import { type ChainConnection, connectChain as connect } from "./connection.js";
-import { deployPerun } from "./deploy.js";
+import { deployApps, deployPerun } from "./deploy.js";
 import { increaseTime } from "./devtools.js";
 import { createEmbeddedChain as createEvm, devKeys } from "./embedded.js";
 import { ContractsMissingError } from "./errors.js";
@@ -28,6 +28,8 @@ export interface PerunContracts {
   readonly adjudicator: Address;
   /** Asset holder by symbol; "ETH" holds the chain's native currency. */
   readonly assets: Readonly<Record<string, Address>>;
+  /** App contracts by app name (e.g. { tictactoe: "0x..." }): the channels a client can play. */
+  readonly apps?: Readonly<Record<string, Address>>;
 }
 
 /** A chain with the Perun contracts, checked: what `createPerunClient` takes as `chain`. */
@@ -114,10 +116,15 @@ export async function createEmbeddedChain(options: EmbeddedChainOptions = {}): P
   });
   const connection = await connect({ embedded: evm });
   const deployed = await deployPerun(connection, accounts[0] as Hex);
+  const apps = await deployApps(connection, accounts[0] as Hex);
   return {
     ...perunChain(
       connection,
-      { adjudicator: deployed.adjudicator, assets: { ETH: deployed.assetHolderETH } },
+      {
+        adjudicator: deployed.adjudicator,
+        assets: { ETH: deployed.assetHolderETH },
+        apps: { tictactoe: apps.ticTacToeApp },
+      },
       true,
     ),
     dev: true,
@@ -147,7 +154,7 @@ export async function connectChain(options: ConnectChainOptions): Promise<PerunC
 }
 
 /**
- * Deploys the Perun contracts (Adjudicator, AssetHolderETH) on a chain and returns their addresses,
+ * Deploys the Perun contracts (Adjudicator, AssetHolderETH, the example apps) on a chain and returns their addresses,
  * for `connectChain`. Once per chain, not per client.
  *
  * @example
@@ -167,7 +174,12 @@ export async function deployContracts(options: DeployContractsOptions): Promise<
     );
   }
   const d = await deployPerun(connection, options.privateKey);
-  return { adjudicator: d.adjudicator, assets: { ETH: d.assetHolderETH } };
+  const apps = await deployApps(connection, options.privateKey);
+  return {
+    adjudicator: d.adjudicator,
+    assets: { ETH: d.assetHolderETH },
+    apps: { tictactoe: apps.ticTacToeApp },
+  };
 }
 
 function perunChain(connection: ChainConnection, contracts: PerunContracts, dev: boolean): PerunChain {
@@ -220,7 +232,7 @@ async function endpoint(
 
 function checkContracts(value: unknown): PerunContracts {
   const c = optionsObject(value, "connectChain option contracts");
-  onlyFields(c, ["adjudicator", "assets"], "connectChain option contracts");
+  onlyFields(c, ["adjudicator", "assets", "apps"], "connectChain option contracts");
   const address = (what: string, v: unknown): Address => addressOption(v, `connectChain option ${what}`);
   const adjudicator = address("contracts.adjudicator", c.adjudicator);
   const assets = optionsObject(c.assets, "connectChain option contracts.assets");
@@ -231,11 +243,19 @@ function checkContracts(value: unknown): PerunContracts {
       assets,
     );
   }
+  const apps = c.apps === undefined ? undefined : optionsObject(c.apps, "connectChain option contracts.apps");
   return {
     adjudicator,
     assets: Object.fromEntries(
       Object.entries(assets).map(([sym, h]) => [sym, address(`contracts.assets.${sym}`, h)]),
     ),
+    ...(apps === undefined
+      ? {}
+      : {
+          apps: Object.fromEntries(
+            Object.entries(apps).map(([name, a]) => [name, address(`contracts.apps.${name}`, a)]),
+          ),
+        }),
   };
 }
 
@@ -245,6 +265,7 @@ async function requireContracts(conn: ChainConnection, contracts: PerunContracts
     if (c === undefined || c === "0x") throw new ContractsMissingError(what, address, conn.url);
   };
   await code("contracts.adjudicator", contracts.adjudicator);
+  for (const [name, app] of Object.entries(contracts.apps ?? {})) await code(`contracts.apps.${name}`, app);
   for (const [sym, holder] of Object.entries(contracts.assets)) {
     await code(`contracts.assets.${sym}`, holder);
     // A holder of another deployment would take our deposits and never pay them out by our adjudicator.

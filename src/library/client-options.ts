@@ -20,6 +20,7 @@ import { privateKeyToSigner, type Signer } from "../channel/signer.js";
 import type { Address, Hex, Params, State } from "../channel/types.js";
 import type { Logger } from "../client/client.js";
 import { InvalidArgumentError, PerunError } from "../errors.js";
+import { KNOWN_APPS } from "../node/apps.js";
 import { decryptKeystore } from "../node/keystore.js";
 import {
   addressOption,
@@ -408,6 +409,10 @@ function policyOption(value: unknown, chain: PerunChain): SigningPolicy {
     ...defined("challengeMargin", seconds("challengeMargin", 0n)),
     ...defined("updates", p.updates as SigningPolicy["updates"] | undefined),
     maxDeposit,
+    // The chain's apps that we play (src/node/apps.ts): channels with them are ours to accept.
+    apps: Object.entries(chain.contracts.apps ?? {})
+      .filter(([name]) => Object.hasOwn(KNOWN_APPS, name))
+      .map(([, address]) => address),
   });
 }
 

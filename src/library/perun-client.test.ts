@@ -61,6 +61,45 @@ function codeOf(p: Promise<unknown>): Promise<string> {
   );
 }
 
+describe("createPerunClient: an app channel", () => {
+  it("plays tic-tac-toe; the winner settles and the chain pays her the pot", async () => {
+    expect(chain.contracts.apps?.tictactoe).toMatch(/^0x[0-9a-fA-F]{40}$/);
+    const bob = await client(6);
+    const alice = await client(7, { peers: [{ address: bob.address, url: bob.url as string }] });
+    const stake = parseEther("1");
+    expect(await codeOf(alice.openChannel({ peer: bob.address, deposit: stake, app: "chess" }))).toBe(
+      "INVALID_ARGUMENT",
+    );
+    expect(
+      await codeOf(
+        alice.openChannel({ peer: bob.address, deposit: stake, app: "tictactoe", appOptions: { first: 3 } }),
+      ),
+    ).toBe("INVALID_ARGUMENT");
+    const id = await alice.openChannel({
+      peer: bob.address,
+      deposit: stake,
+      peerDeposit: stake,
+      app: "tictactoe",
+    });
+    await until(() => bob.channel(id).phase === "Acting", "Bob sees the game funded");
+    for (const [p, cell] of [
+      [alice, 0],
+      [bob, 3],
+      [alice, 1],
+      [bob, 4],
+    ] as const)
+      await p.move(id, { cell });
+    expect(await codeOf(bob.move(id, { cell: 5 }))).toBe("INVALID_MOVE");
+    const won = await alice.move(id, { cell: 2 });
+    expect(won.app?.state).toEqual({ board: ["XXX", "OO.", "..."], nextActor: 1, winner: 0, draw: false });
+    const before = await chain.balance(alice.address);
+    await alice.settle(id);
+    // The pot, less the gas of the settlement.
+    const gained = (await chain.balance(alice.address)) - before;
+    expect(gained > parseEther("1.99") && gained <= 2n * stake).toBe(true);
+  });
+});
+
 describe("createPerunClient: a ledger channel", () => {
   it("opens, pays both ways, settles cooperatively; the chain pays out the last state", async () => {
     const bob = await client(2);

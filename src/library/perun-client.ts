@@ -12,9 +12,11 @@
  * anything is signed or sent; every failure is a `PerunError` with `code`, `message` and `hint`.
  */
 import { EthChain } from "../chain/chain-port.js";
+import type { AppDefinition } from "../channel/app.js";
 import type { Address, Asset, Hex } from "../channel/types.js";
 import { type ChannelInfo, Client, type ClientEvent } from "../client/client.js";
 import { InvalidArgumentError, PerunError } from "../errors.js";
+import { appsByAddress, KNOWN_APPS } from "../node/apps.js";
 import { type DirectoryNode, discoverPath } from "../node/path-discovery.js";
 import {
   addressOption,
@@ -43,6 +45,10 @@ export interface OpenChannelOptions {
   readonly challengeDuration?: bigint | number;
   /** Seconds both have to deposit (default: 600 within the policy's bounds). */
   readonly fundingTimeout?: bigint | number;
+  /** An app of the chain's contracts (`chain.contracts.apps`, e.g. "tictactoe") the channel runs. */
+  readonly app?: string;
+  /** The app's options for a new game (tic-tac-toe: `{ first: 0 | 1 }`, default 0: we move first). */
+  readonly appOptions?: unknown;
 }
 
 /** The path of a virtual channel given by hand: the intermediaries and the ledger channels between. */
@@ -98,6 +104,16 @@ export interface PerunClient {
    * const { version, balances } = await alice.pay(id, parseEther("0.1"));
    */
   pay(channelID: Hex, amount: bigint): Promise<{ readonly version: bigint; readonly balances: bigint[][] }>;
+  /**
+   * Our move in an app channel (`move` as the app takes it; tic-tac-toe `{ cell: 0..8 }`), off chain
+   * once the peer signed it, or on chain (`progress`) in a dispute; resolves with the channel, whose
+   * `app.state` shows the game.
+   *
+   * @example
+   * const id = await alice.openChannel({ peer: bob.address, deposit: parseEther("1"), peerDeposit: parseEther("1"), app: "tictactoe" });
+   * await alice.move(id, { cell: 4 });
+   */
+  move(channelID: Hex, move: unknown): Promise<ChannelInfo>;
   /**
    * Opens a virtual channel V with `peer` through intermediaries, with no transaction; resolves with
    * V's id once our side is locked. The path is given by hand or found in a directory.
@@ -183,7 +199,11 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
     for (const [peer, url] of o.peers) transport.addPeer(peer, url);
 
     const ethChain = new EthChain(chain.connection, chain.contracts.adjudicator, o.privateKey);
+    const playable = Object.fromEntries(
+      Object.entries(chain.contracts.apps ?? {}).filter(([name]) => Object.hasOwn(KNOWN_APPS, name)),
+    );
     const client = new Client({
+      apps: appsByAddress(playable),
       policy: o.policy,
       signer,
       transport,
@@ -289,7 +309,16 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
         const r = optionsObject(options, "openChannel options");
         onlyFields(
           r,
-          ["peer", "deposit", "peerDeposit", "asset", "challengeDuration", "fundingTimeout"],
+          [
+            "peer",
+            "deposit",
+            "peerDeposit",
+            "asset",
+            "challengeDuration",
+            "fundingTimeout",
+            "app",
+            "appOptions",
+          ],
           "openChannel options",
         );
         const peer = notSelf(addressOption(r.peer, `${what} peer`), `${what} peer`);
@@ -300,6 +329,7 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
         }
         return client.openChannel({
           peer,
+          ...appOption(r, chain.contracts.apps ?? {}),
           assets: [asset(symbol)],
           balances: [[deposit, peerDeposit]],
           ...seconds(r, "challengeDuration", what),
@@ -312,6 +342,12 @@ export async function createPerunClient(options: PerunClientOptions): Promise<Pe
         const value = amountOption(amount, "pay amount", true);
         const state = await client.pay(id, value);
         return { version: state.version, balances: state.outcome.balances.map((row) => [...row]) };
+      },
+      async move(channelID, move) {
+        live();
+        const id = channelIdOption(channelID, "move channelID");
+        await client.move(id, move);
+        return client.channel(id);
       },
       async openVirtualChannel(options) {
         live();
@@ -489,4 +525,39 @@ function depositsOption(r: Record<string, unknown>, what: string): { deposit: bi
     throw new InvalidArgumentError(`${what} deposit`, "positive, or peerDeposit positive", deposit);
   }
   return { deposit, peerDeposit };
+}
+
+/** `app` and `appOptions` of openChannel: an app of the chain that we play, and its first state. */
+function appOption(
+  r: Record<string, unknown>,
+  apps: Readonly<Record<string, Address>>,
+): { app?: Address; appData?: Hex } {
+  if (r.app === undefined) {
+    if (r.appOptions !== undefined) {
+      throw new InvalidArgumentError("openChannel option appOptions", "absent without app", r.appOptions);
+    }
+    return {};
+  }
+  const playable = Object.keys(apps).filter((n) => Object.hasOwn(KNOWN_APPS, n));
+  const name = r.app;
+  if (typeof name !== "string" || !playable.includes(name)) {
+    throw new InvalidArgumentError(
+      "openChannel option app",
+      playable.length === 0
+        ? "absent: the chain's contracts list no app we play"
+        : `one of ${playable.join(", ")}`,
+      name,
+    );
+  }
+  const def = KNOWN_APPS[name] as AppDefinition;
+  try {
+    return { app: apps[name] as Address, appData: def.initialData(r.appOptions) };
+  } catch (e) {
+    if (!(e instanceof PerunError)) throw e;
+    throw new InvalidArgumentError(
+      "openChannel option appOptions",
+      e.message.split("\n")[0] ?? "",
+      r.appOptions,
+    );
+  }
 }
