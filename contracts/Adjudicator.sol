@@ -747,6 +747,14 @@ contract Adjudicator {
         uint256 nParts
     ) private pure {
         if (!_eqAssets(oldAlloc.assets, newAlloc.assets)) revert AllocationMismatch(id);
+        // The backends belong to the assets: a move that changed them would leave a state whose
+        // outcome no participant's client accepts as this channel's (found by a hostile review).
+        uint256[] calldata obk = oldAlloc.backends;
+        uint256[] calldata nbk = newAlloc.backends;
+        if (obk.length != nbk.length) revert AllocationMismatch(id);
+        for (uint256 i; i < obk.length; ++i) {
+            if (obk[i] != nbk[i]) revert AllocationMismatch(id);
+        }
         // abi.encode is injective per type, so equal hashes <=> deep equality.
         if (keccak256(abi.encode(oldAlloc.locked)) != keccak256(abi.encode(newAlloc.locked))) {
             revert AllocationMismatch(id);

@@ -9,7 +9,7 @@
  */
 import type { AppDefinition } from "../channel/app.js";
 import { InvalidPhaseError } from "../channel/errors.js";
-import { progress, progressFailed } from "../channel/machine.js";
+import { progress, progressed, progressFailed } from "../channel/machine.js";
 import type { Hex, State } from "../channel/types.js";
 import type { ClientContext } from "./context.js";
 import { NotAnAppChannelError } from "./errors.js";
@@ -67,6 +67,21 @@ export class AppChannels {
     });
     try {
       await deps.chain.progress(sent.params, sent.from, sent.next, sent.idx, sent.sig);
+      // Mined: our move is the chain's state now. Adopted at once (the chain event, when it comes, is
+      // then seen already), so that a next request finds the channel Progressed, not in between.
+      const d = await deps.chain.dispute(channelID);
+      await table.inQueue(channelID, async () => {
+        const r = table.record(channelID);
+        if (r.machine.phase === "Progressing" && d?.version === sent.next.version) {
+          table.apply(r, progressed(r.machine, sent.next, d.timeout));
+          this.ctx.emit({
+            type: "progressed",
+            channelID: r.channelID,
+            version: d.version,
+            timeout: d.timeout,
+          });
+        }
+      });
     } catch (err) {
       await table.inQueue(channelID, async () => {
         const r = table.record(channelID);

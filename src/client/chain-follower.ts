@@ -7,7 +7,7 @@
  */
 import { DisputePhase } from "../chain/adjudicator.js";
 import type { ChannelUpdateEvent } from "../chain/chain-port.js";
-import { hashState } from "../channel/hash.js";
+import { findProgressed, isValidMove } from "../channel/app-progress.js";
 import { concluded, progressed, registered, registrationStands } from "../channel/machine.js";
 import type { Hex, State } from "../channel/types.js";
 import { locksSubChannel } from "../channel/virtual.js";
@@ -95,12 +95,26 @@ export class ChainFollower {
   private async followProgress(id: Hex, ev: ChannelUpdateEvent): Promise<void> {
     const { table, deps } = this.ctx;
     const read = await deps.chain.progressedState(ev.transactionHash);
-    const state = read?.version === ev.version ? read : await this.recogniseProgress(id, ev.version);
+    const onChain = await deps.chain.dispute(id);
     await table.inQueue(id, async () => {
       let r = table.record(id);
       if (!FOLLOWS_PROGRESS_IN.includes(r.machine.phase)) return;
-      if (r.machine.dispute !== null && r.machine.dispute.version >= ev.version) return; // seen already
-      if (state === undefined || state.version !== ev.version) {
+      const seen = r.machine.dispute?.version ?? -1n;
+      if (seen >= ev.version) return;
+      const def = table.app(r.machine.params);
+      const from = r.machine.dispute?.state ?? r.machine.current?.state;
+      let found: { state: State; timeout: bigint } | undefined;
+      if (def !== undefined && from !== undefined) {
+        if (read?.version === ev.version && isValidMove(r.machine.params, id, from, read, def)) {
+          found = { state: read, timeout: ev.timeout };
+        } else if (onChain !== undefined && onChain.version > seen) {
+          // Not readable, or not a move our rules take from our state (several moves in one
+          // transaction, a move through another contract): what the chain holds now, by its hash.
+          const state = findProgressed(r.machine.params, def, from, onChain);
+          if (state !== undefined) found = { state, timeout: onChain.timeout };
+        }
+      }
+      if (found === undefined) {
         this.ctx.log("error", "the channel was progressed on chain to a state we cannot read", {
           channelID: id,
           version: `${ev.version}`,
@@ -108,37 +122,18 @@ export class ChainFollower {
         });
         return;
       }
+      const { state, timeout } = found;
       if (!["Registered", "Progressing", "Progressed"].includes(r.machine.phase)) {
         // We missed the registration: it stood (progress comes only after its refutation window).
-        table.apply(r, registered(r.machine, ev.version - 1n, ev.timeout));
+        const v = from?.version ?? state.version - 1n;
+        table.apply(r, registered(r.machine, v, timeout));
         r = table.record(id);
-        if (r.machine.phase === "Registering")
-          table.apply(r, registrationStands(r.machine, ev.version - 1n, ev.timeout));
+        if (r.machine.phase === "Registering") table.apply(r, registrationStands(r.machine, v, timeout));
         r = table.record(id);
       }
-      table.apply(r, progressed(r.machine, state, ev.timeout));
-      this.ctx.emit({ type: "progressed", channelID: id, version: ev.version, timeout: ev.timeout });
+      table.apply(r, progressed(r.machine, state, timeout));
+      this.ctx.emit({ type: "progressed", channelID: id, version: state.version, timeout });
     });
-  }
-
-  /**
-   * A move made on chain that the transaction's calldata does not show (sent through another
-   * contract): the app's possible moves from the state we hold, matched against the hash the
-   * Adjudicator recorded. Undefined if none matches (or the app cannot list its moves).
-   */
-  private async recogniseProgress(id: Hex, version: bigint): Promise<State | undefined> {
-    const { table, deps } = this.ctx;
-    const m = table.record(id).machine;
-    const def = table.app(m.params);
-    const from = m.dispute?.state ?? m.current?.state;
-    if (def?.successors === undefined || from === undefined || from.version + 1n !== version)
-      return undefined;
-    const onChain = await deps.chain.dispute(id);
-    if (onChain === undefined || onChain.version !== version) return undefined;
-    const candidates = m.params.participants.flatMap(
-      (_, actor) => def.successors?.(m.params, from, actor) ?? [],
-    );
-    return candidates.find((c) => hashState(c) === onChain.stateHash);
   }
 
   /**

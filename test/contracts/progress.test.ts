@@ -262,6 +262,22 @@ describe("Adjudicator.progress", () => {
     );
   });
 
+  it("a move that changes the backends (another value, one more, one less) reverts AllocationMismatch", async () => {
+    const c = await registered(f.apps.trivial);
+    await increaseTime(f.conn, CD);
+    for (const backends of [[1n], [0n, 0n], []]) {
+      const s2: State = { ...next(c.s1), outcome: { ...c.s1.outcome, backends } };
+      await expectRevert(
+        f.adjudicator.progress(c.params, c.s1, s2, 0, actorSig(s2, f.alice)),
+        "AllocationMismatch",
+        [c.id],
+      );
+    }
+    // The same move with the backends kept is fine.
+    const ok = next(c.s1);
+    await f.adjudicator.progress(c.params, c.s1, ok, 0, actorSig(ok, f.alice));
+  });
+
   it("a stateOld that is not the registered state reverts InvalidOldState", async () => {
     const c = await registered(f.apps.trivial);
     await increaseTime(f.conn, CD);
