@@ -74,6 +74,11 @@ describe("findProgressed", () => {
     expect(findProgressed(params, ticTacToeApp, start, at(five))).toEqual(five);
     expect(findProgressed(params, ticTacToeApp, start, at(play(start, 4, 0, 8, 2, 6, 3)))).toBeUndefined();
   });
+  it("tries at most maxCandidates states: nine first moves fit in nine, not in eight", () => {
+    const one = play(start, 4);
+    expect(findProgressed(params, ticTacToeApp, start, at(one), 9)).toEqual(one);
+    expect(findProgressed(params, ticTacToeApp, start, at(one), 8)).toBeUndefined();
+  });
   it("needs the app to list its moves", () => {
     const { successors: _, ...blind } = ticTacToeApp;
     expect(findProgressed(params, blind as AppDefinition, start, at(play(start, 4)))).toBeUndefined();

@@ -37,13 +37,14 @@ export const MAX_CANDIDATES = 20_000;
 /**
  * The state `version` moves after `from` whose hash is `stateHash`, among the app's possible moves
  * (`successors`, every participant as actor); undefined if the app cannot list its moves, the version
- * is not ahead of ours, or more than MAX_CANDIDATES states would have to be tried.
+ * is not ahead of ours, or more than `maxCandidates` states would have to be tried.
  */
 export function findProgressed(
   params: Params,
   def: AppDefinition,
   from: State,
   target: { readonly version: bigint; readonly stateHash: Hex },
+  maxCandidates = MAX_CANDIDATES,
 ): State | undefined {
   const successors = def.successors;
   if (successors === undefined || target.version <= from.version) return undefined;
@@ -54,7 +55,7 @@ export function findProgressed(
       params.participants.flatMap((_, actor) => successors(params, s, actor)),
     );
     tried += frontier.length;
-    if (tried > MAX_CANDIDATES) return undefined;
+    if (tried > maxCandidates) return undefined;
   }
   const want = target.stateHash.toLowerCase();
   return frontier.find((s) => hashState(s).toLowerCase() === want);
