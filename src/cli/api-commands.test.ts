@@ -410,3 +410,32 @@ describe("perun open-virtual requests", () => {
     }
   });
 });
+
+describe("perun app arguments", () => {
+  const ID = `0x${"ab".repeat(32)}`;
+  it.each<[string[], RegExp]>([
+    [["app"], /perun app needs one of: open, move, show/],
+    [["app", "play"], /perun app needs one of: open, move, show/],
+    [["app", "open"], /needs the app's name/],
+    [["app", "open", "tictactoe"], /needs --peer/],
+    [["app", "open", "tictactoe", "--peer", BOB, "--deposit", "1", "--first", "2"], /--first must be 0/],
+    [["app", "open", "tictactoe", "x", "--peer", BOB], /Unexpected argument "x"/],
+    [["app", "move", "--channel", ID], /needs the move: --cell/],
+    [["app", "move", "--channel", ID, "--cell", "1", "--data", "{}"], /needs the move: --cell/],
+    [["app", "move", "--channel", ID, "--cell", "9"], /--cell must be 0..8/],
+    [["app", "move", "--channel", ID, "--data", "{cell"], /--data must be JSON/],
+    [["app", "move", "--cell", "1"], /needs --channel/],
+    [["app", "show", "--channel", ID, "--cell", "3"], /--cell does not apply to `perun app show`/],
+    [["app", "move", "tictactoe", "--channel", ID], /Unexpected argument "tictactoe" after "app move"/],
+  ])("perun %j exits 2 saying what is wrong, before any request", async (argv, message) => {
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      expect(await main([...argv, "--api", "http://127.0.0.1:1", "--api-secret-file", "/nonexistent"])).toBe(
+        2,
+      );
+      expect(String(stderr.mock.calls.at(-1)?.[0])).toMatch(message);
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+});

@@ -153,6 +153,16 @@ const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   "app show": ["api", "api-secret-file", "channel"],
 };
 
+/** The options given to API command `command` (e.g. "pay", "app move"); any it does not take is a UsageError. */
+function allowedOptions(command: string, values: Record<string, unknown>): Record<string, unknown> {
+  const allowed = API_OPTIONS[command] ?? [];
+  const given = Object.entries(values).filter(([, v]) => v !== undefined);
+  for (const [k] of given) {
+    if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to \`perun ${command}\`.`);
+  }
+  return Object.fromEntries(given);
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
     let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
@@ -178,13 +188,10 @@ export async function main(argv: string[]): Promise<number> {
       const [sub, name, ...more] = rest;
       if (more.length > 0)
         throw new UsageError(`Unexpected argument "${more[0]}" after "app ${sub} ${name}".`);
-      const allowed = API_OPTIONS[`app ${sub}`];
-      if (allowed === undefined) throw new UsageError("perun app needs one of: open, move, show.");
-      const given = Object.entries(values).filter(([, v]) => v !== undefined);
-      for (const [k] of given) {
-        if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to \`perun app ${sub}\`.`);
-      }
-      await (await import("./api-commands.js")).appApiCommand(sub as string, name, Object.fromEntries(given));
+      if (API_OPTIONS[`app ${sub}`] === undefined)
+        throw new UsageError("perun app needs one of: open, move, show.");
+      const args = allowedOptions(`app ${sub}`, values);
+      await (await import("./api-commands.js")).appApiCommand(sub as string, name, args);
       return 0;
     }
     if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}" after "${command}".`);
@@ -219,12 +226,7 @@ export async function main(argv: string[]): Promise<number> {
       case "channels":
       case "close":
       case "dispute": {
-        const allowed = API_OPTIONS[command] ?? [];
-        const given = Object.entries(values).filter(([, v]) => v !== undefined);
-        for (const [k] of given) {
-          if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to \`perun ${command}\`.`);
-        }
-        const args = Object.fromEntries(given);
+        const args = allowedOptions(command, values);
         await (await import("./api-commands.js")).apiCommand(command, args);
         return 0;
       }

@@ -43,6 +43,11 @@ async function game(alice: Party, bob: Party): Promise<Hex> {
   return id;
 }
 
+/** Moves in order, each once the previous one is signed: [player, cell]. */
+async function play(id: Hex, moves: readonly (readonly [Party, number])[]): Promise<void> {
+  for (const [p, cell] of moves) await p.client.move(id, { cell });
+}
+
 const withdrawn = (p: Party, id: Hex) =>
   p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
 
@@ -58,15 +63,13 @@ describe("tic-tac-toe in a ledger channel", () => {
     });
     // Alice takes the top row; Bob (whose node refuses payments that lower his balance) signs her
     // winning move: it is what she could force on chain.
-    for (const [p, cell] of [
+    await play(id, [
       [alice, 0],
       [bob, 4],
       [alice, 1],
       [bob, 8],
       [alice, 2],
-    ] as const) {
-      await p.client.move(id, { cell });
-    }
+    ]);
     expect(bob.client.channel(id).app?.state).toEqual({
       board: ["XXX", ".O.", "..O"],
       nextActor: 1,
@@ -103,7 +106,7 @@ describe("tic-tac-toe in a ledger channel", () => {
       [bob, 6],
       [alice, 8],
     ];
-    for (const [p, cell] of order) await p.client.move(id, { cell });
+    await play(id, order);
     expect(alice.client.channel(id).app?.state).toMatchObject({ winner: null, draw: true });
     await bob.client.settle(id);
     await until(() => alice.client.channel(id).phase === "Withdrawn", 10_000, "Alice settled");

@@ -38,6 +38,11 @@ async function game(alice: Party, bob: Party): Promise<Hex> {
   return id;
 }
 
+/** Moves in order, each once the previous one is signed: [player, cell]. */
+async function play(id: Hex, moves: readonly (readonly [Party, number])[]): Promise<void> {
+  for (const [p, cell] of moves) await p.client.move(id, { cell });
+}
+
 const withdrawn = (p: Party, id: Hex) =>
   p.events.flatMap((e) => (e.type === "withdrawn" && e.channelID === id ? e.amounts : []));
 const board = (p: Party, id: Hex) => (p.client.channel(id).app?.state as { board: string[] }).board;
@@ -47,13 +52,12 @@ describe("tic-tac-toe in dispute", () => {
     const alice = await w.party("Alice", 1);
     let bob = await w.party("Bob", 2);
     const id = await game(alice, bob);
-    for (const [p, cell] of [
+    await play(id, [
       [alice, 0],
       [bob, 4],
       [alice, 1],
       [bob, 8],
-    ] as const)
-      await p.client.move(id, { cell });
+    ]);
     await bob.stop({ leave: true });
 
     await alice.client.dispute(id);
@@ -83,12 +87,11 @@ describe("tic-tac-toe in dispute", () => {
     const id = await game(mallory, bob);
     await mallory.client.move(id, { cell: 4 });
     const stale = mallory.store.getChannel(id)?.machine.current;
-    for (const [p, cell] of [
+    await play(id, [
       [bob, 0],
       [mallory, 8],
       [bob, 2],
-    ] as const)
-      await p.client.move(id, { cell });
+    ]);
     const params = mallory.store.getChannel(id)?.machine.params;
     await mallory.stop({ leave: true });
     // Version 1 (Mallory's centre, Bob to move), signed by both, sent to the chain by hand.
@@ -113,13 +116,12 @@ describe("tic-tac-toe in dispute", () => {
     const mallory = await w.party("Mallory", 1);
     const bob = await w.party("Bob", 2);
     const id = await game(mallory, bob);
-    for (const [p, cell] of [
+    await play(id, [
       [mallory, 0],
       [bob, 4],
       [mallory, 1],
       [bob, 8],
-    ] as const)
-      await p.client.move(id, { cell });
+    ]);
     const rec = mallory.store.getChannel(id);
     const { params } = rec!.machine;
     const v4 = rec!.machine.current!;
@@ -156,12 +158,11 @@ describe("tic-tac-toe in dispute", () => {
     const alice = await w.party("Alice", 1);
     let bob = await w.party("Bob", 2);
     const id = await game(alice, bob);
-    for (const [p, cell] of [
+    await play(id, [
       [alice, 0],
       [bob, 4],
       [alice, 1],
-    ] as const)
-      await p.client.move(id, { cell });
+    ]);
     await bob.stop({ leave: true });
     await alice.client.dispute(id);
     await until(() => alice.client.channel(id).phase === "Registered", 10_000, "registered");

@@ -6,11 +6,10 @@
  *     next `perun app move` goes on chain (progress) and wins; her node concludes and withdraws the
  *     pot; Bob's restarted node follows the chain to the end.
  */
-import { spawn } from "node:child_process";
 import { parseEther } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Hex } from "../../src/channel/types.js";
-import { BIN, killAll, type NodeProcess } from "./processes.js";
+import { killAll, type NodeProcess, type PerunRun, runPerun } from "./processes.js";
 import { crash, nodePair, runNode, type Scene, startScene, until } from "./scenario-helpers.js";
 
 const CHALLENGE = 60;
@@ -25,29 +24,8 @@ afterAll(async () => {
   await killAll();
 });
 
-function perun(
-  node: NodeProcess,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(
-      process.execPath,
-      [BIN, ...args, "--api", node.apiUrl, "--api-secret-file", node.apiSecretFile],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    p.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    p.on("error", reject);
-    p.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function perun(node: NodeProcess, args: string[]): Promise<PerunRun> {
+  return runPerun([...args, "--api", node.apiUrl, "--api-secret-file", node.apiSecretFile]);
 }
 
 async function ok(node: NodeProcess, args: string[]): Promise<string> {

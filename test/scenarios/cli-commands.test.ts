@@ -1,23 +1,15 @@
-/**
- * The `perun` commands a user types against two running nodes (separate processes): open, pay,
- * channels, close through the local API, `perun key new` and a node started from a keystore; bad
- * arguments and configs exit 2 with a message naming the problem, failures exit 1. The commands find
- * each node's API secret by themselves (the pointer file the node leaves for its user); without it, or
- * as another Unix user, they fail saying which file and why, and nothing happens.
- */
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateKeyToSigner } from "../../src/channel/signer.js";
 import type { Hex } from "../../src/channel/types.js";
 import {
-  BIN,
   type ChainProcess,
   freePort,
   killAll,
   type NodeProcess,
   nodeConfig,
+  runPerun,
   spawnChain,
   spawnNode,
   tempDir,
@@ -29,29 +21,7 @@ let alice: NodeProcess;
 let bob: NodeProcess;
 let dir: string;
 
-function perun(
-  args: string[],
-  env: Record<string, string> = {},
-  as?: { uid: number; gid: number },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-      ...(as === undefined ? {} : { ...as, cwd: "/" }),
-    });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    p.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    p.on("error", reject);
-    p.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const perun = runPerun;
 
 beforeAll(async () => {
   chain = await spawnChain();

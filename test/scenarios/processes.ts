@@ -85,6 +85,41 @@ export function tempDir(prefix = "perun-scenario-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** What a finished `perun` command printed, and its exit code. */
+export interface PerunRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `perun <args>` to the end (the built CLI in its own process), with `env` added to this
+ * process's environment, optionally as another Unix user (`as`, from the root directory).
+ */
+export function runPerun(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  as?: { uid: number; gid: number },
+): Promise<PerunRun> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+      ...(as === undefined ? {} : { ...as, cwd: "/" }),
+    });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    p.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    p.on("error", reject);
+    p.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Starts `perun <args>` and resolves with its first stdout line (parsed as JSON). */
 async function spawnPerun(
   args: string[],
