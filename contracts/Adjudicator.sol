@@ -152,10 +152,10 @@ contract Adjudicator {
         uint256 nParts = params.participants.length;
         uint256 nLocked = _requireShape(id, alloc, nParts);
         // Virtual channels are funded by two parents and settled through either;
-        // an app or nested funds could make their outcome diverge between them.
-        if (params.virtualChannel && (params.app != address(0) || nLocked != 0)) {
-            revert InvalidVirtualChannel(id);
-        }
+        // nested funds could make their outcome diverge between them. An app cannot:
+        // V has one record, which both parents conclude with (after its own timeout,
+        // so never while it can still be progressed).
+        if (params.virtualChannel && nLocked != 0) revert InvalidVirtualChannel(id);
         _registerSingle(id, params, state, c.sigs, nLocked != 0);
         if (nLocked == 0) return next;
 
@@ -209,8 +209,15 @@ contract Adjudicator {
             // (it is bound to id and thus to params): nothing to do.
             if (r.stateHash == h) return;
             uint64 v = _version(m);
-            if (state.version <= v) revert StaleVersion(id, v, state.version);
             uint8 phase = _phase(m);
+            if (params.virtualChannel && phase == FORCEEXEC && state.version <= v) {
+                // A virtual app channel moved on chain through one parent: its other parent
+                // registers with a fully signed older state of it, which only has to add up
+                // to what that parent locks (checked by the caller); the record stays.
+                _requireAllSigs(id, params, h, sigs);
+                return;
+            }
+            if (state.version <= v) revert StaleVersion(id, v, state.version);
             if (phase != DISPUTE) revert InvalidPhase(id, phase);
             timeout = _timeout(m);
             if (block.timestamp >= timeout) revert RefutationTimeoutPassed(id, timeout);

@@ -33,6 +33,7 @@ import {
   registerCall,
   signed,
   signerOf,
+  tttData,
   updatesIn,
 } from "../fixtures/channels.js";
 import { type PerunChainFixture, perunChain, type Role } from "../fixtures/perun-chain.js";
@@ -319,22 +320,80 @@ describe("Adjudicator with sub-channels", () => {
       );
     });
 
-    it("a virtual channel with an app reverts InvalidVirtualChannel", async () => {
+    it("a virtual app channel: registered through L1, won on chain by progress, L2 registers with the last V both signed; both parents pay the game's result and ingrid nets nothing", async () => {
       const appParams = makeParams(vParts, {
         challengeDuration: CD,
         ledgerChannel: false,
         virtualChannel: true,
-        app: f.apps.trivial,
+        app: f.apps.ticTacToe,
       });
-      const appV = makeState(appParams, [eth], [[1n * ETH, 4n * ETH]], { version: 9n });
-      const l = next(l1, {
-        version: l1.version,
-        locked: [{ ID: channelId(appParams), balances: [5n * ETH], indexMap: [0, 1] }],
+      const aID = channelId(appParams);
+      const lock = { ID: aID, balances: [5n * ETH], indexMap: [0, 1] };
+      const l1a = next(l1, { version: l1.version, locked: [lock] });
+      const l2a = next(l2, { version: l2.version, locked: [lock] });
+      // Alice (X) staked 3, Bob (O) 2; X has cells 0 and 1, O 3 and 4; Alice to move: cell 2 wins.
+      const v4 = makeState(appParams, [eth], [[3n * ETH, 2n * ETH]], {
+        version: 4n,
+        appData: tttData(0, [1, 1, 0, 2, 2, 0, 0, 0, 0]),
       });
+      await f.adjudicator.register(signed(l1Params, l1a, [f.alice, f.ingrid]), [
+        signed(appParams, v4, vParts),
+      ]);
+      await increaseTime(f.conn, CD);
+      const won = next(v4, {
+        appData: tttData(1, [1, 1, 1, 2, 2, 0, 0, 0, 0]),
+        balances: [[5n * ETH, 0n]],
+        isFinal: true,
+      });
+      await f.adjudicator.progress(appParams, v4, won, 0, signState(won, signerOf(f.alice)));
+      // L2 can still be registered: with V's last fully signed state (checked: signed by both) ...
       await expectRevert(
-        f.adjudicator.register(signed(l1Params, l, [f.alice, f.ingrid]), [signed(appParams, appV, vParts)]),
-        "InvalidVirtualChannel",
-        [channelId(appParams)],
+        f.adjudicator.register(signed(l2Params, l2a, [f.ingrid, f.bob]), [
+          signed(appParams, v4, [f.alice, f.alice]),
+        ]),
+        "InvalidSignature",
+        [aID, 1n],
+      );
+      const r2 = await f.adjudicator.register(signed(l2Params, l2a, [f.ingrid, f.bob]), [
+        signed(appParams, v4, vParts),
+      ]);
+      // ... which leaves V's record as the chain has it: the won game.
+      expect(updatesIn(r2).map((u) => u.channelID)).toEqual([l2ID]);
+      expect(await f.adjudicator.dispute(aID)).toMatchObject({ version: 5n, phase: DisputePhase.FORCEEXEC });
+      await increaseTime(f.conn, CD);
+      await f.adjudicator.conclude(l1Params, l1a, [won]);
+      await f.adjudicator.conclude(l2Params, l2a, [won]);
+      const [alice, ingrid1] = await holdingsOf(f.ethHolder, l1ID, [f.alice, f.ingrid]);
+      const [ingrid2, bob] = await holdingsOf(f.ethHolder, l2ID, [f.ingrid, f.bob]);
+      expect([alice, ingrid1, ingrid2, bob]).toEqual([12n * ETH, 8n * ETH, 12n * ETH, 8n * ETH]);
+      expect((ingrid1 as bigint) + (ingrid2 as bigint)).toBe(20n * ETH);
+    });
+
+    it("a virtual app channel registered with an older state than its record is refused while the record can be refuted (StaleVersion)", async () => {
+      const appParams = makeParams(vParts, {
+        challengeDuration: CD,
+        ledgerChannel: false,
+        virtualChannel: true,
+        app: f.apps.ticTacToe,
+      });
+      const aID = channelId(appParams);
+      const lock = { ID: aID, balances: [5n * ETH], indexMap: [0, 1] };
+      const v3 = makeState(appParams, [eth], [[3n * ETH, 2n * ETH]], {
+        version: 3n,
+        appData: tttData(1, [1, 1, 0, 0, 2, 0, 0, 0, 0]),
+      });
+      const v4 = next(v3, { appData: tttData(0, [1, 1, 0, 2, 2, 0, 0, 0, 0]) });
+      await f.adjudicator.register(
+        signed(l1Params, next(l1, { version: l1.version, locked: [lock] }), [f.alice, f.ingrid]),
+        [signed(appParams, v4, vParts)],
+      );
+      await expectRevert(
+        f.adjudicator.register(
+          signed(l2Params, next(l2, { version: l2.version, locked: [lock] }), [f.ingrid, f.bob]),
+          [signed(appParams, v3, vParts)],
+        ),
+        "StaleVersion",
+        [aID, 4n, 3n],
       );
     });
 
