@@ -323,9 +323,31 @@ describe("checkVirtualChannel", () => {
     expect(
       ruleOf(checkVirtualChannel(policy, { ...base, params: { ...base.params, virtualChannel: false } })),
     ).toBe("channel-kind");
-    expect(ruleOf(checkVirtualChannel(policy, { ...base, params: { ...base.params, app: APP } }))).toBe(
-      "app",
-    );
+    // An app whose rules we do not have.
+    expect(
+      ruleOf(checkVirtualChannel(policy, { ...base, params: { ...base.params, app: addr(0xb9) } })),
+    ).toBe("app");
+    // An app whose rules we have (APP): a virtual state channel, its first state the app's.
+    const known = policy;
+    expect(
+      checkVirtualChannel(known, {
+        ...base,
+        params: { ...base.params, app: APP },
+        initial: { ...base.initial, appData: "0x01" },
+      }),
+    ).toEqual({ ok: true });
+    expect(
+      ruleOf(checkVirtualChannel(known, { ...base, initial: { ...base.initial, appData: "0x01" } })),
+    ).toBe("initial-state");
+    expect(
+      ruleOf(
+        checkVirtualChannel(known, {
+          ...base,
+          params: { ...base.params, app: APP },
+          initial: { ...base.initial, appData: "0x01", isFinal: true },
+        }),
+      ),
+    ).toBe("initial-state");
     for (const state of [
       { version: 1n },
       { isFinal: true },

@@ -427,7 +427,7 @@ function capVerdict(policy: SigningPolicy, initial: State, idx: number, what: st
   return OK;
 }
 
-/** V's params and state: a two-party virtual payment channel with bounded challenge duration and valid assets. */
+/** V's params and state: a two-party virtual channel (no app, or one we know) with bounded challenge duration and valid assets. */
 function virtualShape(policy: SigningPolicy, params: Params, initial: State): Verdict {
   if (params.participants.length !== 2) {
     return refuse(
@@ -438,8 +438,10 @@ function virtualShape(policy: SigningPolicy, params: Params, initial: State): Ve
   if (!params.virtualChannel || params.ledgerChannel) {
     return refuse("channel-kind", "a virtual channel must have virtualChannel set and ledgerChannel unset");
   }
-  // Virtual channels are settled through two parents; an app could settle differently in each.
-  if (params.app.toLowerCase() !== ZERO_ADDRESS) return refuse("app", "a virtual channel carries no app");
+  // A virtual state channel runs an app whose rules we have, as a ledger channel (V has one record on
+  // chain, which both parents conclude with: no outcome can diverge between them).
+  const app = appVerdict(policy, params.app);
+  if (!app.ok) return app;
   const cd = bounded(
     "challenge-duration",
     "challenge duration",
@@ -449,15 +451,16 @@ function virtualShape(policy: SigningPolicy, params: Params, initial: State): Ve
   if (!cd.ok) return cd;
   const assets = assetsVerdict(policy, initial.outcome.assets, initial.outcome.backends);
   if (!assets.ok) return assets;
+  const payment = params.app.toLowerCase() === ZERO_ADDRESS;
   if (
     initial.version !== 0n ||
     initial.isFinal ||
     initial.outcome.locked.length > 0 ||
-    initial.appData !== "0x"
+    (payment && initial.appData !== "0x")
   ) {
     return refuse(
       "initial-state",
-      "V's initial state must be version 0, not final, lock nothing and carry no app data",
+      "V's initial state must be version 0, not final, lock nothing and (a payment channel) carry no app data",
     );
   }
   return OK;

@@ -26,6 +26,7 @@ import {
   UnknownParticipantError,
 } from "./errors.js";
 import { channelId } from "./hash.js";
+import { isHex } from "./hex.js";
 import type { Address, Asset, Hex, Params, Participant, State, SubAlloc } from "./types.js";
 import { MAX_UINT64, MAX_UINT256, ZERO_ADDRESS } from "./types.js";
 import {
@@ -47,9 +48,11 @@ export interface VirtualParamsInput {
   readonly bob: Address | Participant;
   readonly nonce: bigint;
   readonly challengeDuration: bigint;
+  /** The app V runs (a virtual state channel), default none: a virtual payment channel. */
+  readonly app?: Address;
 }
 
-/** Params of a virtual payment channel between Alice and Bob (virtualChannel, no app, not a ledger). */
+/** Params of a virtual channel between Alice and Bob (virtualChannel, not a ledger; an app if given). */
 export function virtualParams(input: VirtualParamsInput): Params {
   const alice = toParticipant(input.alice);
   const bob = toParticipant(input.bob);
@@ -62,11 +65,14 @@ export function virtualParams(input: VirtualParamsInput): Params {
   if (typeof input.nonce !== "bigint" || input.nonce < 0n || input.nonce > MAX_UINT256) {
     throw new InvalidFieldError("nonce", "a bigint in 0..2^256-1", input.nonce);
   }
+  if (input.app !== undefined && !isHex(input.app, 20)) {
+    throw new InvalidFieldError("app", "an address (0x + 40 hex digits)", input.app);
+  }
   return {
     challengeDuration: input.challengeDuration,
     nonce: input.nonce,
     participants: [alice, bob],
-    app: ZERO_ADDRESS,
+    app: input.app ?? ZERO_ADDRESS,
     ledgerChannel: false,
     virtualChannel: true,
   };
@@ -78,45 +84,48 @@ function toParticipant(p: Address | Participant): Participant {
 
 /**
  * V's initial state (version 0): `balances[asset] = [a, b]` (V.alice's and V.bob's shares). The assets
- * (and backends, default 0 = Ethereum) must be those of the ledger channels that will fund V.
+ * (and backends, default 0 = Ethereum) must be those of the ledger channels that will fund V; `appData`
+ * is the app's first state (none for a payment channel).
  */
 export function virtualInitialState(
   params: Params,
   assets: readonly Asset[],
   balances: readonly (readonly [bigint, bigint])[],
   backends: readonly bigint[] = assets.map(() => 0n),
+  appData: Hex = "0x",
 ): State {
   assertVirtualParams(params);
   const state: State = {
     channelID: channelId(params),
     version: 0n,
     outcome: { assets, backends, balances: balances.map((r) => [...r]), locked: [] },
-    appData: "0x",
+    appData,
     isFinal: false,
   };
   assertVirtualState(state, "vInitial");
   return state;
 }
 
-/** Throws unless `params` are those of a virtual payment channel between two participants. */
+/**
+ * Throws unless `params` are those of a virtual channel between two participants. Which app it may
+ * run (none, or one whose rules we have) is the signing policy's decision (`checkVirtualChannel`).
+ */
 export function assertVirtualParams(params: Params): void {
   if (params.participants.length !== 2) {
     throw new InvalidVirtualChannelError("params.participants.length", "2", params.participants.length);
   }
   if (!params.virtualChannel) throw new InvalidVirtualChannelError("params.virtualChannel", "true", false);
   if (params.ledgerChannel) throw new InvalidVirtualChannelError("params.ledgerChannel", "false", true);
-  if (params.app.toLowerCase() !== ZERO_ADDRESS) {
-    throw new InvalidVirtualChannelError("params.app", "the zero address (no app)", params.app);
-  }
 }
 
-/** Throws unless `state` is a consistent state of a two-party virtual payment channel. */
+/**
+ * Throws unless `state` is a consistent state of a two-party virtual channel: two balances per asset,
+ * nothing locked. Its app data is the ends' business (their app's rules, or none for payments): what
+ * the intermediaries lock and net depends on the balances alone.
+ */
 export function assertVirtualState(state: State, field = "vState"): void {
   if (state.outcome.locked.length !== 0) {
     throw new InvalidVirtualChannelError(`${field}.outcome.locked`, "no locked funds", state.outcome.locked);
-  }
-  if (state.appData !== "0x") {
-    throw new InvalidVirtualChannelError(`${field}.appData`, '"0x" (payment channel)', state.appData);
   }
   try {
     assertAllocationConsistent(state.outcome, 2);

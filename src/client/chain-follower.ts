@@ -44,6 +44,10 @@ export class ChainFollower {
     const intermediated = this.roles.virtual.context(ev.channelID) !== undefined;
     if (!rec && !intermediated) return;
     if (ev.phase === DisputePhase.DISPUTE) await this.roles.subStates.learnRegistered(ev.transactionHash);
+    // A virtual app channel moved on chain: our parents conclude with the state it was moved to.
+    if (ev.phase === DisputePhase.FORCEEXEC && (intermediated || rec?.machine.params.virtualChannel)) {
+      await this.roles.subStates.learnProgressed(ev.channelID, ev.transactionHash);
+    }
     // A sub-channel (virtual channel) that one of our ledger channels locks went on chain: settle it in
     // that ledger channel too (as intermediary, and as an end whose peer or intermediary started it).
     if (intermediated || rec?.machine.params.virtualChannel) await this.defendIntermediated(ev.channelID);

@@ -175,15 +175,16 @@ export class Disputes {
         // Adjudicator refuses earlier: it could still be refuted); try again on a later tick.
         if (onChain && onChain.phase !== DisputePhase.CONCLUDED && now < subChannelConcludableAt(onChain))
           return;
-        const match = this.roles.subStates
-          .known(sa.ID)
-          .find((c) => onChain && hashState(c.state) === onChain.stateHash);
+        const match = [
+          ...this.roles.subStates.known(sa.ID).map((c) => c.state),
+          ...this.roles.subStates.progressed(sa.ID),
+        ].find((c) => onChain && hashState(c) === onChain.stateHash);
         if (!match)
           throw new PerunError(
             "UNKNOWN_SUBCHANNEL",
             `The registered state of sub-channel ${sa.ID} is unknown.`,
           );
-        subStates.push(match.state);
+        subStates.push(match);
       }
       await deps.chain.conclude(m.params, state, subStates);
     }).catch((err) =>

@@ -4,8 +4,10 @@
  * (./virtual-records.ts), and those learned from registrations on chain (read from their calldata).
  * A dispute registers and concludes a parent with exactly these (design.md section 6).
  */
+
+import { findProgressed } from "../channel/app-progress.js";
 import { hashState } from "../channel/hash.js";
-import type { Hex } from "../channel/types.js";
+import type { Hex, State } from "../channel/types.js";
 import type { ClientContext } from "./context.js";
 import { subStateToRegister } from "./decisions.js";
 import type { Roles } from "./roles.js";
@@ -15,6 +17,8 @@ import { errorText } from "./util.js";
 export class SubChannelStates {
   /** Fully signed states learned from registrations on chain, by channel id. */
   private readonly fromChain = new Map<string, SignedSub[]>();
+  /** The state an app (sub-)channel was last progressed to on chain (signed by its mover only), by id. */
+  private readonly movedTo = new Map<string, State>();
 
   constructor(
     private readonly ctx: ClientContext,
@@ -45,6 +49,54 @@ export class SubChannelStates {
     return out.sort((a, b) =>
       a.state.version > b.state.version ? -1 : a.state.version < b.state.version ? 1 : 0,
     );
+  }
+
+  /**
+   * The states of `id` a parent's conclusion may need besides the fully signed ones: what it was
+   * progressed to on chain (a virtual app channel moved in a dispute), as we followed it.
+   */
+  progressed(id: Hex): State[] {
+    const out: State[] = [];
+    const own = this.ctx.table.find(id)?.machine.dispute?.state;
+    if (own) out.push(own);
+    const seen = this.movedTo.get(id.toLowerCase());
+    if (seen) out.push(seen);
+    return out;
+  }
+
+  /**
+   * Remembers the state a progress transaction moved channel `id` to (for a channel we hold or
+   * intermediate): read from its calldata and checked against the hash the Adjudicator records, or,
+   * if the calldata does not show it, found among the app's moves from the newest state we know.
+   */
+  async learnProgressed(id: Hex, txHash: Hex): Promise<void> {
+    const { deps, table } = this.ctx;
+    const base = [...this.progressed(id), ...this.known(id).map((k) => k.state)].sort((a, b) =>
+      a.version > b.version ? -1 : a.version < b.version ? 1 : 0,
+    )[0];
+    const params = this.known(id)[0]?.params ?? table.find(id)?.machine.params;
+    if (base === undefined || params === undefined) return;
+    try {
+      const [read, onChain] = await Promise.all([deps.chain.progressedState(txHash), deps.chain.dispute(id)]);
+      if (onChain === undefined) return;
+      const def = table.app(params);
+      const state =
+        read !== undefined && read.version === onChain.version && hashState(read) === onChain.stateHash
+          ? read
+          : def === undefined
+            ? undefined
+            : findProgressed(params, def, base, onChain);
+      if (state === undefined) {
+        this.ctx.log("error", "cannot tell the state a sub-channel was progressed to", {
+          channelID: id,
+          txHash,
+        });
+        return;
+      }
+      this.movedTo.set(id.toLowerCase(), state);
+    } catch (err) {
+      this.ctx.log("warn", "cannot read a progress", { channelID: id, txHash, error: errorText(err) });
+    }
   }
 
   /**

@@ -117,6 +117,9 @@ export interface OpenVirtualRequest {
   /** Seconds of validity: after them the intermediaries may close V. */
   readonly seconds: bigint;
   readonly challengeDuration?: bigint;
+  /** An app V runs (a virtual state channel; both ends must play it) and its first state. */
+  readonly app?: Address;
+  readonly appData?: Hex;
 }
 
 /** A peer's lock proposal held while V's path is being locked. */

@@ -16,6 +16,7 @@ import {
 import { hopLockArgs, pathLocks } from "../channel/path.js";
 import { checkVirtualChannel, enforce } from "../channel/policy.js";
 import type { Address, Hex, State } from "../channel/types.js";
+import { ZERO_ADDRESS } from "../channel/types.js";
 import {
   lockInLedger,
   locksSubChannel,
@@ -89,8 +90,9 @@ export class VirtualChannelEnd {
           clamp(DEFAULT_CHALLENGE_DURATION, deps.policy.challengeDuration),
           ledger.machine.params.challengeDuration,
         ),
+      ...(req.app === undefined ? {} : { app: req.app }),
     });
-    const initial = virtualInitialState(params, assets, req.balances);
+    const initial = virtualInitialState(params, assets, req.balances, undefined, req.appData ?? "0x");
     const path = [address, ...via, req.peer];
     const ledgerIDs = [req.ledger, ...peerLedgers];
     const now = await deps.chain.now();
@@ -108,7 +110,7 @@ export class VirtualChannelEnd {
       }),
     );
     const proposalID = random32();
-    const t = proposeInit(createMachine(params, 0), initial, deps.signer);
+    const t = proposeInit(createMachine(params, 0), initial, deps.signer, table.rules(params));
     const vID = t.machine.channelID;
     const virtual: VirtualInfo = { path, ledgerIDs, fees, expiry, ledger: req.ledger };
     table.persist({
@@ -172,8 +174,11 @@ export class VirtualChannelEnd {
     if (!ledger || ledger.machine.phase !== "Acting" || !sameAddress(table.peerOf(ledger), path[last - 1])) {
       return reject("we have no open ledger channel with the last intermediary");
     }
+    if (params.app.toLowerCase() !== ZERO_ADDRESS && table.app(params) === undefined) {
+      return reject(`app ${params.app} is not one whose rules we have (policy: app)`);
+    }
     const now = await deps.chain.now();
-    const t = receiveUpdate(createMachine(params, 1), msg.initial, msg.sig, 0);
+    const t = receiveUpdate(createMachine(params, 1), msg.initial, msg.sig, 0, table.rules(params));
     const vID = t.machine.channelID;
     const key = vID.toLowerCase();
     const opening = this.roles.ledger.opening;

@@ -12,6 +12,7 @@ import { fundingId } from "../../src/channel/hash.js";
 import type { Hex } from "../../src/channel/types.js";
 import { UpdateRejectedError } from "../../src/client/errors.js";
 import { type Party, until, type World, world } from "./harness.js";
+import { pathNetwork as makePathNetwork, type PathNet } from "./path-network.js";
 
 const terms: RentalTerms = { baseFee: 1_000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
 const FIVE = parseEther("5");
@@ -29,40 +30,8 @@ beforeAll(async () => {
 });
 beforeEach(() => w.resetNetwork());
 
-interface PathNet {
-  readonly alice: Party;
-  readonly hubs: Party[];
-  readonly bob: Party;
-  /** Alice-I1, I1-I2, I2-I3, I3-Bob. */
-  readonly ledgers: Hex[];
-}
-
-async function pathNetwork(hubTerms: RentalTerms[] = [terms, terms, terms]): Promise<PathNet> {
-  const alice = await w.party("Alice", 1);
-  const bob = await w.party("Bob", 2);
-  const hubs = await Promise.all(
-    hubTerms.map((t, i) => w.party(`I${i + 1}`, 3 + i, { options: { intermediary: { terms: t } } })),
-  );
-  const members = [alice, ...hubs, bob];
-  const ledgers: Hex[] = [];
-  for (let k = 0; k + 1 < members.length; k++) {
-    const left = members[k] as Party;
-    const right = members[k + 1] as Party;
-    const id = await left.client.openChannel({
-      peer: right.address,
-      assets: [w.eth],
-      balances: [[FIVE, FIVE]],
-      challengeDuration: DURATIONS[k] as bigint,
-    });
-    await until(
-      () => right.client.channel(id).phase === "Acting" && left.client.channel(id).phase === "Acting",
-      10_000,
-      `ledger ${k} open`,
-    );
-    ledgers.push(id);
-  }
-  return { alice, hubs, bob, ledgers };
-}
+const pathNetwork = (hubTerms: RentalTerms[] = [terms, terms, terms]): Promise<PathNet> =>
+  makePathNetwork(w, hubTerms, DURATIONS);
 
 function openV(n: PathNet, fees: bigint[] = [FEE, FEE, FEE]): Promise<Hex> {
   return n.alice.client.openVirtualChannel({
