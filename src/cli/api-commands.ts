@@ -52,6 +52,8 @@ export interface ApiArgs {
   "challenge-duration"?: string;
   auto?: boolean;
   directory?: string;
+  app?: string;
+  first?: string;
 }
 
 /** Longest challenge duration the CLI asks for: a year (a longer one locks funds for longer in a dispute). */
@@ -186,7 +188,13 @@ async function openVirtual(api: ApiClient, args: ApiArgs, out: Output, note: Out
     ? await autoPath(api, args, peer, { deposit, peerDeposit, seconds: BigInt(seconds) }, note)
     : await givenPath(args, peer, deposit + peerDeposit, seconds);
   const one = path.via.length === 1;
+  if (args.first !== undefined && args.app === undefined) throw new UsageError("--first goes with --app.");
+  if (args.first !== undefined && args.first !== "0" && args.first !== "1") {
+    throw new UsageError(`--first must be 0 (we move first) or 1 (the peer does), got "${args.first}".`);
+  }
   const { channelID } = await api.openVirtual({
+    ...(args.app === undefined ? {} : { app: args.app }),
+    ...(args.first === undefined ? {} : { appOptions: { first: Number(args.first) } }),
     peer,
     via: one ? (path.via[0] as Address) : path.via,
     ledger: path.ledger,

@@ -50,7 +50,9 @@ Usage:
                                             the same, with the path found: the nodes at the
                                             --directory API URLs (intermediaries, the peer) publish
                                             their terms and ledger channels (GET /v1/info, /v1/graph);
-                                            the cheapest path with the capacity is printed on stderr
+                                            the cheapest path with the capacity is printed on stderr.
+                                            With --app tictactoe [--first 0|1], V runs the game (a
+                                            virtual state channel; perun app move plays it)
   perun pay --api <url> --channel <id> --amount <eth>
                                             pay the peer in the channel (ledger or virtual)
   perun channels --api <url>                list channels: id, peer, via (the intermediary, once
@@ -105,6 +107,7 @@ const OPTIONS = {
   cell: { type: "string" },
   data: { type: "string" },
   first: { type: "string" },
+  app: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -134,6 +137,8 @@ const API_OPTIONS: Readonly<Record<string, readonly string[]>> = {
     "seconds",
     "auto",
     "directory",
+    "app",
+    "first",
   ],
   pay: ["api", "api-secret-file", "channel", "amount"],
   channels: ["api", "api-secret-file"],

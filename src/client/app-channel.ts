@@ -37,10 +37,29 @@ export class AppChannels {
     const def = this.definition(channelID);
     const phase = this.ctx.table.record(channelID).machine.phase;
     if (ON_CHAIN.includes(phase)) return this.moveOnChain(channelID, def, move);
-    return this.roles.ledger.update(channelID, (current) => {
+    const state = await this.roles.ledger.update(channelID, (current) => {
       const { machine } = this.ctx.table.record(channelID);
       return def.move(machine.params, current, machine.idx, move);
     });
+    if (state.isFinal) this.ended(channelID);
+    return state;
+  }
+
+  /**
+   * Our move ended the game: as when the peer's does (LedgerChannels.receiveProposal), a virtual
+   * channel is unlocked into our ledger channel at once, and a ledger channel's final state is
+   * concluded on chain if the peer does not close it.
+   */
+  private ended(channelID: Hex): void {
+    const { table, deps } = this.ctx;
+    const rec = table.record(channelID);
+    if (!rec.machine.params.virtualChannel) {
+      table.mark(rec.channelID, { finalAt: Date.now() });
+    } else if (deps.options?.unlockOnFinal !== false) {
+      void this.roles.virtualEnd
+        .unlockVirtual(rec.channelID)
+        .catch((e) => this.ctx.logError(rec.channelID, e));
+    }
   }
 
   /**

@@ -303,8 +303,23 @@ export class VirtualChannelEnd {
     await this.unlockVirtual(vID);
   }
 
-  /** V is final: its final state goes to our neighbour on the path, and our hop is unlocked with it. */
-  async unlockVirtual(vID: Hex): Promise<void> {
+  /**
+   * V is final: its final state goes to our neighbour on the path, and our hop is unlocked with it.
+   * One run per V at a time: the end of a game unlocks by itself while the user may close V too.
+   */
+  unlockVirtual(vID: Hex): Promise<void> {
+    const key = vID.toLowerCase();
+    let run = this.unlocking.get(key);
+    if (run === undefined) {
+      run = this.unlockOnce(vID).finally(() => this.unlocking.delete(key));
+      this.unlocking.set(key, run);
+    }
+    return run;
+  }
+
+  private readonly unlocking = new Map<string, Promise<void>>();
+
+  private async unlockOnce(vID: Hex): Promise<void> {
     const { table, deps } = this.ctx;
     const v = table.record(vID);
     if (v.meta.unlocked === true) return;

@@ -86,6 +86,9 @@ export interface OpenVirtualRequest {
   readonly fee: bigint | readonly bigint[];
   readonly seconds: number;
   readonly challengeDuration?: number;
+  /** An app both ends play (GET /v1/info `apps`), e.g. "tictactoe": a virtual state channel. */
+  readonly app?: string;
+  readonly appOptions?: unknown;
 }
 
 export interface ApiClientOptions {

@@ -19,13 +19,13 @@ import { join } from "node:path";
 import { parseEther } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectChain } from "../chain/connection.js";
-import { deployPerun } from "../chain/deploy.js";
+import { deployApps, deployPerun } from "../chain/deploy.js";
 import { createEmbeddedChain, devKey } from "../chain/embedded.js";
 import { type RpcServer, serveJsonRpc } from "../chain/rpc-server.js";
 import { rentalFee } from "../channel/fees.js";
 import { privateKeyToSigner } from "../channel/signer.js";
 import type { Hex } from "../channel/types.js";
-import { apiCommand, type Output } from "../cli/api-commands.js";
+import { apiCommand, appApiCommand, type Output } from "../cli/api-commands.js";
 import { ApiClient } from "./api-client.js";
 import { parseConfig } from "./config.js";
 import { type NodeHandle, startNode } from "./node.js";
@@ -58,7 +58,9 @@ const logs: string[] = [];
 beforeAll(async () => {
   const embedded = await createEmbeddedChain();
   rpc = await serveJsonRpc(embedded.provider, { port: 0 });
-  const contracts = await deployPerun(await connectChain({ embedded }), devKey(0));
+  const conn = await connectChain({ embedded });
+  const contracts = await deployPerun(conn, devKey(0));
+  const { ticTacToeApp } = await deployApps(conn, devKey(0));
   const dir = mkdtempSync(join(tmpdir(), "perun-api-virtual-"));
   const keys = { alice: devKey(1), bob: devKey(2), ingrid: devKey(3), irene: devKey(4) };
   const ports = {
@@ -73,7 +75,11 @@ beforeAll(async () => {
       {
         key: { env: `KEY_${name}` },
         chain: { rpcUrl: rpc.url },
-        contracts: { adjudicator: contracts.adjudicator, assets: { ETH: contracts.assetHolderETH } },
+        contracts: {
+          adjudicator: contracts.adjudicator,
+          assets: { ETH: contracts.assetHolderETH },
+          apps: { tictactoe: ticTacToeApp },
+        },
         wire: { host: "127.0.0.1", port: ports[name] },
         peers: Object.fromEntries(
           (["alice", "bob", "ingrid", "irene"] as const)
@@ -394,6 +400,95 @@ describe("virtual channels over the node API", () => {
     );
     expect(await b.close(v)).toEqual({ ok: true }); // Bob's side is already unlocked: nothing to do
     expect(await a.close(v)).toEqual({ ok: true });
+  });
+
+  it("POST /v1/virtual {app}: tic-tac-toe inside V through Ingrid, moves over the API, the winner's share unlocked into the ledgers", async () => {
+    const terms = { baseFee: 1000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
+    const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
+    const [l1Before, l2Before] = [(await a.channel(l1)).balances, (await b.channel(l2)).balances];
+    const { channelID: g } = await a.openVirtual({
+      peer: bob.address,
+      via: ingrid.address,
+      ledger: l1,
+      peerLedger: l2,
+      deposit: ONE,
+      peerDeposit: ONE,
+      fee,
+      seconds: 3600,
+      app: "tictactoe",
+    });
+    await waitFor(async () => (await b.channel(g)).phase === "Acting", "Bob's side of the game locked");
+    for (const [api, cell] of [
+      [a, 0],
+      [b, 4],
+      [a, 1],
+      [b, 8],
+      [a, 2],
+    ] as const) {
+      await api.move(g, { cell });
+    }
+    expect((await b.channel(g)).app?.state).toEqual({
+      board: ["XXX", ".O.", "..O"],
+      nextActor: 1,
+      winner: 0,
+      draw: false,
+    });
+    expect(await a.close(g)).toEqual({ ok: true });
+    await waitFor(async () => (await b.channel(g)).virtual?.unlocked === true, "Bob's side unlocked");
+    // Alice won Bob's stake: +1 ETH in L1 (less the fee); Ingrid passed it on in L2 (Bob -1 ETH).
+    const [a0, i0] = (l1Before?.[0] ?? []).map(BigInt) as [bigint, bigint];
+    expect((await a.channel(l1)).balances).toEqual([[`${a0 - fee + ONE}`, `${i0 + fee - ONE}`]]);
+    // L2 was opened by Bob: [Bob, Ingrid].
+    const [b2, i2] = (l2Before?.[0] ?? []).map(BigInt) as [bigint, bigint];
+    await waitFor(
+      async () =>
+        JSON.stringify((await b.channel(l2)).balances) === JSON.stringify([[`${b2 - ONE}`, `${i2 + ONE}`]]),
+      "L2 unlocked",
+    );
+  });
+
+  it("`perun open-virtual --app tictactoe --first 1` opens a game in V; `perun app move` and `perun app show` play it", async () => {
+    let out = "";
+    const collect = sink((t) => {
+      out += t;
+    });
+    await apiCommand(
+      "open-virtual",
+      {
+        api: alice.apiUrl,
+        peer: bob.address,
+        via: ingrid.address,
+        ledger: l1,
+        "peer-ledger": l2,
+        deposit: "0.5",
+        "peer-deposit": "0.5",
+        "via-api": ingrid.apiUrl,
+        seconds: "3600",
+        app: "tictactoe",
+        first: "1",
+      },
+      collect,
+    );
+    const g = out.trim() as Hex;
+    await waitFor(async () => (await b.channel(g)).phase === "Acting", "Bob's side of the game locked");
+    out = "";
+    await appApiCommand("move", undefined, { api: bob.apiUrl, channel: g, cell: "4" }, collect);
+    // Player 1 (Bob, O) moves first.
+    expect(out).toContain("  . . .\n  . O .\n  . . .\n");
+    expect(out).toContain("you are O; X to move (the peer's turn)");
+    for (const [api, cell] of [
+      [a, 0],
+      [b, 3],
+      [a, 1],
+      [b, 5],
+    ] as const) {
+      await api.move(g, { cell });
+    }
+    out = "";
+    await appApiCommand("show", undefined, { api: alice.apiUrl, channel: g }, collect);
+    expect(out).toContain("you are X; O (the peer) won; pot 1");
+    expect(await a.close(g)).toEqual({ ok: true });
+    await waitFor(async () => (await b.channel(g)).virtual?.unlocked === true, "Bob's side unlocked");
   });
 
   it("a fee below Ingrid's terms is refused (409), and the ledger channels stay as they were", async () => {

@@ -14,7 +14,7 @@
  *   GET  /v1/channels/:id           channel
  *   POST /v1/channels               {peer, peerUrl?, asset?, deposit, peerDeposit, challengeDuration?,
  *                                    fundingTimeout?} -> 201 {channelID}, once funded
- *   POST /v1/virtual                {peer, via, ledger, peerLedger, deposit, peerDeposit, fee, seconds,
+ *   POST /v1/virtual                {peer, via, ledger, peerLedger, deposit, peerDeposit, fee, seconds, app?, appOptions?,
  *                                    challengeDuration?} -> 201 {channelID}, once our side is locked;
  *                                   via, peerLedger, fee: one value each, or arrays in path order
  *   POST /v1/channels/:id/pay       {amount, asset?} -> {version, balances} (ledger or virtual)
@@ -349,6 +349,8 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
       "fee",
       "seconds",
       "challengeDuration",
+      "app",
+      "appOptions",
     ]);
     const us = deps.info.address.toLowerCase();
     const peer = address(body, "peer");
@@ -373,7 +375,9 @@ export async function startApi(deps: ApiDeps, listen: { host: string; port: numb
     if (own.assets.length !== 1) {
       throw invalidField("ledger", "a ledger channel of one asset (the API opens those)", body.ledger);
     }
+    const app = openApp(body, deps.info.apps ?? {});
     const channelID = await client.openVirtualChannel({
+      ...app,
       peer,
       // One intermediary given as plain values: the request the client has always had.
       ...(path.list
