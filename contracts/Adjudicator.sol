@@ -35,6 +35,12 @@ contract Adjudicator {
     /// @notice Emitted on every change of a channel's dispute record.
     event ChannelUpdate(bytes32 indexed channelID, uint64 version, uint8 phase, uint64 timeout);
 
+    /// @notice The state `progress` moved an app channel to. The record keeps only its hash, and
+    /// whoever concludes a parent of the channel (an intermediary of a virtual app channel, who signs
+    /// none of its states) must pass it: calldata does not show it when the call came through another
+    /// contract, or several moves came in one transaction (found by a hostile review).
+    event Progressed(bytes32 indexed channelID, Channel.State state);
+
     error NotLedgerChannel();
     error InvalidParams(bytes32 channelID, bytes32 stateChannelID);
     error InvalidSignature(bytes32 channelID, uint256 participantIdx);
@@ -291,6 +297,7 @@ contract Adjudicator {
         r.meta = _pack(t, cd, state.version, true, FORCEEXEC);
         r.stateHash = h;
         emit ChannelUpdate(id, state.version, FORCEEXEC, t);
+        emit Progressed(id, state);
     }
 
     // ------------------------------------------------------------- conclude

@@ -6,7 +6,7 @@
  * `EthChain` implements it with the contract bindings of this folder; any
  * EVM chain reachable through a ChainConnection works.
  */
-import { type Abi, decodeFunctionData } from "viem";
+import { type Abi, decodeEventLog, decodeFunctionData } from "viem";
 import type { Asset, Hex, Params, State, WithdrawalAuth } from "../channel/types.js";
 import { type ChannelUpdateEvent, type Dispute, EthAdjudicator, type SignedState } from "./adjudicator.js";
 import { EthAssetHolder } from "./asset-holder.js";
@@ -43,10 +43,10 @@ export interface ChainPort {
    */
   registeredStates(txHash: Hex): Promise<SignedState[]>;
   /**
-   * The state a `progress` transaction moved its channel to, read from its calldata; undefined if the
-   * transaction is not a direct `progress` call (e.g. made through another contract).
+   * The states the `progress` calls of transaction `txHash` moved channel `channelID` to, in order, from
+   * the Adjudicator's `Progressed` events (whether the calls came directly or through a contract).
    */
-  progressedState(txHash: Hex): Promise<State | undefined>;
+  progressedStates(txHash: Hex, channelID: Hex): Promise<State[]>;
 }
 
 /** ChainPort over a ChainConnection, paying gas with `key`. */
@@ -112,16 +112,21 @@ export class EthChain implements ChainPort {
     return this.adjudicator.channelUpdates(fromBlock, undefined, toBlock);
   }
 
-  async progressedState(txHash: Hex): Promise<State | undefined> {
-    const tx = await this.conn.publicClient.getTransaction({ hash: txHash });
-    if (!tx.to || tx.to.toLowerCase() !== this.adjudicatorAddress.toLowerCase()) return undefined;
-    try {
-      const call = decodeFunctionData({ abi: AdjudicatorAbi, data: tx.input });
-      if (call.functionName === "progress") return (call.args as unknown as [Params, State, State])[2];
-    } catch {
-      // not a call we know
+  async progressedStates(txHash: Hex, channelID: Hex): Promise<State[]> {
+    const receipt = await this.conn.publicClient.getTransactionReceipt({ hash: txHash });
+    const out: State[] = [];
+    for (const log of receipt.logs) {
+      if (log.address.toLowerCase() !== this.adjudicatorAddress.toLowerCase()) continue;
+      try {
+        const ev = decodeEventLog({ abi: AdjudicatorAbi, data: log.data, topics: log.topics });
+        if (ev.eventName !== "Progressed") continue;
+        const args = ev.args as unknown as { channelID: Hex; state: State };
+        if (args.channelID.toLowerCase() === channelID.toLowerCase()) out.push(args.state);
+      } catch {
+        // another event of the Adjudicator
+      }
     }
-    return undefined;
+    return out;
   }
 
   async registeredStates(txHash: Hex): Promise<SignedState[]> {

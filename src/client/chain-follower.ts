@@ -98,7 +98,9 @@ export class ChainFollower {
    */
   private async followProgress(id: Hex, ev: ChannelUpdateEvent): Promise<void> {
     const { table, deps } = this.ctx;
-    const read = await deps.chain.progressedState(ev.transactionHash);
+    const read = (await deps.chain.progressedStates(ev.transactionHash, id)).find(
+      (x) => x.version === ev.version,
+    );
     const onChain = await deps.chain.dispute(id);
     await table.inQueue(id, async () => {
       let r = table.record(id);
@@ -112,8 +114,8 @@ export class ChainFollower {
         if (read?.version === ev.version && isValidMove(r.machine.params, id, from, read, def)) {
           found = { state: read, timeout: ev.timeout };
         } else if (onChain !== undefined && onChain.version > seen) {
-          // Not readable, or not a move our rules take from our state (several moves in one
-          // transaction, a move through another contract): what the chain holds now, by its hash.
+          // No event (an Adjudicator without it), or not a move our rules take from our state: what
+          // the chain holds now, found among the app's moves by its hash.
           const state = findProgressed(r.machine.params, def, from, onChain);
           if (state !== undefined) found = { state, timeout: onChain.timeout };
         }

@@ -66,8 +66,8 @@ export class SubChannelStates {
 
   /**
    * Remembers the state a progress transaction moved channel `id` to (for a channel we hold or
-   * intermediate): read from its calldata and checked against the hash the Adjudicator records, or,
-   * if the calldata does not show it, found among the app's moves from the newest state we know.
+   * intermediate): from the Adjudicator's `Progressed` events, or, from an Adjudicator without them,
+   * found among the app's moves from the newest state we know by the hash it records.
    */
   async learnProgressed(id: Hex, txHash: Hex): Promise<void> {
     const { deps, table } = this.ctx;
@@ -77,15 +77,19 @@ export class SubChannelStates {
     const params = this.known(id)[0]?.params ?? table.find(id)?.machine.params;
     if (base === undefined || params === undefined) return;
     try {
-      const [read, onChain] = await Promise.all([deps.chain.progressedState(txHash), deps.chain.dispute(id)]);
+      // The Adjudicator's own events say it, in order, however the calls reached it.
+      const moved = await deps.chain.progressedStates(txHash, id);
+      const last = moved[moved.length - 1];
+      if (last !== undefined) {
+        if (last.version > (this.movedTo.get(id.toLowerCase())?.version ?? -1n)) {
+          this.movedTo.set(id.toLowerCase(), last);
+        }
+        return;
+      }
+      const onChain = await deps.chain.dispute(id);
       if (onChain === undefined) return;
       const def = table.app(params);
-      const state =
-        read !== undefined && read.version === onChain.version && hashState(read) === onChain.stateHash
-          ? read
-          : def === undefined
-            ? undefined
-            : findProgressed(params, def, base, onChain);
+      const state = def === undefined ? undefined : findProgressed(params, def, base, onChain);
       if (state === undefined) {
         this.ctx.log("error", "cannot tell the state a sub-channel was progressed to", {
           channelID: id,

@@ -3,9 +3,11 @@
  * PaymentApp and TicTacToeApp: when progress is allowed, what a valid move is,
  * how FORCEEXEC times out, and that conclude pays the progressed outcome.
  */
+import { type Abi, decodeEventLog, encodeFunctionData } from "viem";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DisputePhase } from "../../src/chain/adjudicator.js";
 import { increaseTime } from "../../src/chain/devtools.js";
+import { AdjudicatorAbi } from "../../src/chain/generated/index.js";
 import {
   type Address,
   type Asset,
@@ -25,6 +27,7 @@ import {
   fund,
   gasCost,
   holdingsOf,
+  inOneTransaction,
   makeParams,
   makeState,
   next,
@@ -260,6 +263,39 @@ describe("Adjudicator.progress", () => {
       "AllocationMismatch",
       [c.id],
     );
+  });
+
+  it("every progress emits the state it moved to (Progressed), also when several come in one transaction through a contract", async () => {
+    const c = await registered(f.apps.ticTacToe, tttData(0));
+    await increaseTime(f.conn, CD);
+    const s2 = next(c.s1, { appData: tttData(1, [0, 0, 0, 0, 1, 0, 0, 0, 0]) });
+    const s3 = next(s2, { appData: tttData(0, [2, 0, 0, 0, 1, 0, 0, 0, 0]) });
+    const send = await inOneTransaction(f, f.mallory);
+    const r = await send([
+      encodeFunctionData({
+        abi: AdjudicatorAbi as Abi,
+        functionName: "progress",
+        args: [c.params, c.s1, s2, 0n, actorSig(s2, f.alice)],
+      }),
+      encodeFunctionData({
+        abi: AdjudicatorAbi as Abi,
+        functionName: "progress",
+        args: [c.params, s2, s3, 1n, actorSig(s3, f.bob)],
+      }),
+    ]);
+    const moved = r.logs.flatMap((l) => {
+      try {
+        const e = decodeEventLog({ abi: AdjudicatorAbi as Abi, data: l.data, topics: l.topics });
+        return e.eventName === "Progressed" ? [e.args as unknown as { channelID: Hex; state: State }] : [];
+      } catch {
+        return [];
+      }
+    });
+    expect(moved).toEqual([
+      { channelID: c.id, state: s2 },
+      { channelID: c.id, state: s3 },
+    ]);
+    expect((await f.adjudicator.dispute(c.id))?.stateHash).toBe(hashState(s3));
   });
 
   it("a move that changes the backends (another value, one more, one less) reverts AllocationMismatch", async () => {
