@@ -41,6 +41,11 @@ contract Adjudicator {
     /// contract, or several moves came in one transaction (found by a hostile review).
     event Progressed(bytes32 indexed channelID, Channel.State state);
 
+    /// @notice The state a virtual channel was registered with (as a sub-channel). An intermediary
+    /// signs none of its states, yet must conclude her parents with this very state: calldata does not
+    /// show it when the call came through a contract.
+    event VirtualRegistered(bytes32 indexed channelID, Channel.State state);
+
     error NotLedgerChannel();
     error InvalidParams(bytes32 channelID, bytes32 stateChannelID);
     error InvalidSignature(bytes32 channelID, uint256 participantIdx);
@@ -216,10 +221,12 @@ contract Adjudicator {
             if (r.stateHash == h) return;
             uint64 v = _version(m);
             uint8 phase = _phase(m);
-            if (params.virtualChannel && phase == FORCEEXEC && state.version <= v) {
-                // A virtual app channel moved on chain through one parent: its other parent
-                // registers with a fully signed older state of it, which only has to add up
-                // to what that parent locks (checked by the caller); the record stays.
+            if (params.virtualChannel && state.version <= v) {
+                // A virtual channel already on record with a newer state (registered or moved on
+                // chain through its other parent): this parent registers with a fully signed older
+                // state of it, which only has to add up to what this parent locks (checked by the
+                // caller); the record stays. An intermediary signs none of V's updates: she may
+                // only know V's first state.
                 _requireAllSigs(id, params, h, sigs);
                 return;
             }
@@ -242,6 +249,7 @@ contract Adjudicator {
         r.meta = _pack(timeout, cd, state.version, params.app != address(0), DISPUTE);
         r.stateHash = h;
         emit ChannelUpdate(id, state.version, DISPUTE, timeout);
+        if (params.virtualChannel) emit VirtualRegistered(id, state);
     }
 
     // ------------------------------------------------------------- progress

@@ -47,6 +47,11 @@ export interface ChainPort {
    * the Adjudicator's `Progressed` events (whether the calls came directly or through a contract).
    */
   progressedStates(txHash: Hex, channelID: Hex): Promise<State[]>;
+  /**
+   * The states transaction `txHash` registered virtual channels with, from the Adjudicator's
+   * `VirtualRegistered` events (whether the call came directly or through a contract).
+   */
+  registeredVirtualStates(txHash: Hex): Promise<{ channelID: Hex; state: State }[]>;
 }
 
 /** ChainPort over a ChainConnection, paying gas with `key`. */
@@ -113,17 +118,30 @@ export class EthChain implements ChainPort {
   }
 
   async progressedStates(txHash: Hex, channelID: Hex): Promise<State[]> {
+    return (await this.events(txHash, "Progressed"))
+      .map((a) => a as { channelID: Hex; state: State })
+      .filter((a) => a.channelID.toLowerCase() === channelID.toLowerCase())
+      .map((a) => a.state);
+  }
+
+  async registeredVirtualStates(txHash: Hex): Promise<{ channelID: Hex; state: State }[]> {
+    return (await this.events(txHash, "VirtualRegistered")).map((a) => {
+      const { channelID, state } = a as { channelID: Hex; state: State };
+      return { channelID, state };
+    });
+  }
+
+  /** The arguments of the Adjudicator's events named `name` in transaction `txHash`, in order. */
+  private async events(txHash: Hex, name: string): Promise<unknown[]> {
     const receipt = await this.conn.publicClient.getTransactionReceipt({ hash: txHash });
-    const out: State[] = [];
+    const out: unknown[] = [];
     for (const log of receipt.logs) {
       if (log.address.toLowerCase() !== this.adjudicatorAddress.toLowerCase()) continue;
       try {
         const ev = decodeEventLog({ abi: AdjudicatorAbi, data: log.data, topics: log.topics });
-        if (ev.eventName !== "Progressed") continue;
-        const args = ev.args as unknown as { channelID: Hex; state: State };
-        if (args.channelID.toLowerCase() === channelID.toLowerCase()) out.push(args.state);
+        if (ev.eventName === name) out.push(ev.args);
       } catch {
-        // another event of the Adjudicator
+        // an event of another ABI
       }
     }
     return out;

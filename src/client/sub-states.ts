@@ -118,8 +118,17 @@ export class SubChannelStates {
     let states: SignedSub[];
     try {
       states = await this.ctx.deps.chain.registeredStates(txHash);
+      // A virtual channel registered through another contract: its state from the Adjudicator's event
+      // (without signatures: registering a parent with the very state on record needs none), its params
+      // from what we know of it (we are one of its ends or an intermediary of it, or it is none of our
+      // business).
+      for (const v of await this.ctx.deps.chain.registeredVirtualStates(txHash)) {
+        if (states.some((x) => x.state.channelID.toLowerCase() === v.channelID.toLowerCase())) continue;
+        const params = this.known(v.channelID)[0]?.params ?? this.ctx.table.find(v.channelID)?.machine.params;
+        if (params !== undefined) states.push({ params, state: v.state, sigs: [] });
+      }
     } catch (err) {
-      this.ctx.log("warn", "cannot read a registration's calldata", { txHash, error: errorText(err) });
+      this.ctx.log("warn", "cannot read a registration", { txHash, error: errorText(err) });
       return;
     }
     // A registration of a channel of ours keeps every state it carries (its sub-channels' too, which we

@@ -230,3 +230,64 @@ describe("the loser and the payment V", () => {
     for (const p of [n.alice, n.ingrid, n.bob]) await p.stop();
   });
 });
+
+describe("Alice and Bob collude against Ingrid with a payment V registered through a contract", () => {
+  // Found by this review (fixed): Ingrid signs none of V's updates; when the ends registered L1 with a
+  // state of V she never saw, through a contract (calldata hides it), she could not register L2 (her
+  // only states of V were older: StaleVersion) nor conclude it. The Adjudicator now emits the state and
+  // signatures a virtual channel is registered with (`VirtualRegistered`), which she reads from the logs.
+  it("Ingrid learns V's state from the Adjudicator's event, registers L2 with it, concludes both and nets her fee", async () => {
+    const n = await network();
+    const v = await n.alice.client.openVirtualChannel({
+      peer: n.bob.address,
+      via: n.ingrid.address,
+      ledger: n.l1,
+      peerLedger: n.l2,
+      balances: [[ONE, ONE]],
+      fee: [fee],
+      seconds: 3_600n,
+    });
+    await until(() => n.bob.client.channel(v).phase === "Acting", 10_000, "Bob funded V");
+    for (let i = 0; i < 3; i++) await n.alice.client.pay(v, parseEther("0.1")); // V: Alice 0.7, Bob 1.3
+    const l1 = n.alice.store.getChannel(n.l1)?.machine.current;
+    const vNow = n.alice.store.getChannel(v)?.machine;
+    if (!l1 || !vNow?.current) throw new Error("Alice holds no signed states");
+    for (const p of [n.alice, n.bob]) {
+      await p.stop();
+      w.net.disconnect(p.address);
+    }
+    const register = encodeFunctionData({
+      abi: AdjudicatorAbi as Abi,
+      functionName: "register",
+      args: [
+        { params: n.alice.store.getChannel(n.l1)?.machine.params, state: l1.state, sigs: l1.sigs },
+        [{ params: vNow.params, state: vNow.current.state, sigs: vNow.current.sigs }],
+      ],
+    });
+    const { address } = await deploy(w.conn, devKey(2), MulticallAbi as Abi, MulticallBytecode);
+    await transact(w.conn, devKey(2), {
+      address,
+      abi: MulticallAbi as Abi,
+      functionName: "run",
+      args: [w.adjudicator, [register]],
+    });
+    await until(
+      async () => (await n.ingrid.chain.dispute(n.l2)) !== undefined,
+      10_000,
+      "Ingrid registered L2",
+    );
+    await w.advance(61);
+    await until(
+      () => paid(n.ingrid, n.l1).length === 1 && paid(n.ingrid, n.l2).length === 1,
+      15_000,
+      "Ingrid withdrew from both ledgers",
+    );
+    expect(ingridNet(n)).toBe(fee);
+    // Bob's share of V (1.3) waits for him in L2, Alice's (0.7) in L1.
+    expect(await w.ethHolder.holdings(fundingId(n.l2, n.bob.address))).toBe(FIVE - ONE + parseEther("1.3"));
+    expect(await w.ethHolder.holdings(fundingId(n.l1, n.alice.address))).toBe(
+      FIVE - ONE - fee + parseEther("0.7"),
+    );
+    await n.ingrid.stop();
+  });
+});

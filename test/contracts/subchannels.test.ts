@@ -369,7 +369,7 @@ describe("Adjudicator with sub-channels", () => {
       expect((ingrid1 as bigint) + (ingrid2 as bigint)).toBe(20n * ETH);
     });
 
-    it("a virtual app channel registered with an older state than its record is refused while the record can be refuted (StaleVersion)", async () => {
+    it("a parent registered with an older state of V than V's record: its signatures are checked, then the record stays", async () => {
       const appParams = makeParams(vParts, {
         challengeDuration: CD,
         ledgerChannel: false,
@@ -387,14 +387,20 @@ describe("Adjudicator with sub-channels", () => {
         signed(l1Params, next(l1, { version: l1.version, locked: [lock] }), [f.alice, f.ingrid]),
         [signed(appParams, v4, vParts)],
       );
+      const record = await f.adjudicator.dispute(aID);
+      const l2a = next(l2, { version: l2.version, locked: [lock] });
       await expectRevert(
-        f.adjudicator.register(
-          signed(l2Params, next(l2, { version: l2.version, locked: [lock] }), [f.ingrid, f.bob]),
-          [signed(appParams, v3, vParts)],
-        ),
-        "StaleVersion",
-        [aID, 4n, 3n],
+        f.adjudicator.register(signed(l2Params, l2a, [f.ingrid, f.bob]), [
+          signed(appParams, v3, [f.bob, f.bob]),
+        ]),
+        "InvalidSignature",
+        [aID, 0n],
       );
+      const r = await f.adjudicator.register(signed(l2Params, l2a, [f.ingrid, f.bob]), [
+        signed(appParams, v3, vParts),
+      ]);
+      expect(updatesIn(r).map((u) => u.channelID)).toEqual([l2ID]);
+      expect(await f.adjudicator.dispute(aID)).toEqual(record);
     });
 
     it("a virtual channel with locked funds reverts InvalidVirtualChannel", async () => {
