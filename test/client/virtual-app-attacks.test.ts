@@ -16,6 +16,7 @@ import { privateKeyToSigner } from "../../src/channel/signer.js";
 import { ticTacToeMove, ticTacToeStart } from "../../src/channel/tictactoe.js";
 import type { Hex, Params, State } from "../../src/channel/types.js";
 import { type Party, until, type World, world } from "./harness.js";
+import { type HubNet, hubNetwork } from "./path-network.js";
 
 const terms: RentalTerms = { baseFee: 1_000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
 const FIVE = parseEther("5");
@@ -27,33 +28,9 @@ beforeAll(async () => {
 });
 beforeEach(() => w.resetNetwork());
 
-interface Net {
-  alice: Party;
-  ingrid: Party;
-  bob: Party;
-  l1: Hex;
-  l2: Hex;
-}
+type Net = HubNet;
 
-async function network(): Promise<Net> {
-  const alice = await w.party("Alice", 1);
-  const bob = await w.party("Bob", 2);
-  const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } } });
-  const l1 = await alice.client.openChannel({
-    peer: ingrid.address,
-    assets: [w.eth],
-    balances: [[FIVE, FIVE]],
-  });
-  const l2 = await bob.client.openChannel({
-    peer: ingrid.address,
-    assets: [w.eth],
-    balances: [[FIVE, FIVE]],
-  });
-  await until(
-    () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
-  );
-  return { alice, ingrid, bob, l1, l2 };
-}
+const network = (): Promise<Net> => hubNetwork(w, terms);
 
 const fee = rentalFee(terms, 2n * ONE, 3_600n) + 100n;
 

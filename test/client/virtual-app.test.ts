@@ -13,7 +13,7 @@ import { fundingId } from "../../src/channel/hash.js";
 import { ticTacToeStart } from "../../src/channel/tictactoe.js";
 import type { Hex } from "../../src/channel/types.js";
 import { type Party, until, type World, world } from "./harness.js";
-import { pathNetwork } from "./path-network.js";
+import { type HubNet, hubNetwork, pathNetwork } from "./path-network.js";
 
 const terms: RentalTerms = { baseFee: 1_000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
 const FIVE = parseEther("5");
@@ -25,33 +25,9 @@ beforeAll(async () => {
 });
 beforeEach(() => w.resetNetwork());
 
-interface Net {
-  alice: Party;
-  ingrid: Party;
-  bob: Party;
-  l1: Hex;
-  l2: Hex;
-}
+type Net = HubNet;
 
-async function network(): Promise<Net> {
-  const alice = await w.party("Alice", 1);
-  const bob = await w.party("Bob", 2);
-  const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } } });
-  const l1 = await alice.client.openChannel({
-    peer: ingrid.address,
-    assets: [w.eth],
-    balances: [[FIVE, FIVE]],
-  });
-  const l2 = await bob.client.openChannel({
-    peer: ingrid.address,
-    assets: [w.eth],
-    balances: [[FIVE, FIVE]],
-  });
-  await until(
-    () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
-  );
-  return { alice, ingrid, bob, l1, l2 };
-}
+const network = (): Promise<Net> => hubNetwork(w, terms);
 
 /** Alice opens a tic-tac-toe game with Bob inside V (1 ETH staked by each) through Ingrid. */
 async function openGame(n: Net): Promise<{ v: Hex; fee: bigint }> {
@@ -202,22 +178,7 @@ describe("tic-tac-toe in a virtual channel", () => {
   });
 
   it("an intermediary that does not play the app refuses to lock it (she could not follow the game to conclude her channels)", async () => {
-    const alice = await w.party("Alice", 1);
-    const bob = await w.party("Bob", 2);
-    const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms } }, apps: new Map() });
-    const l1 = await alice.client.openChannel({
-      peer: ingrid.address,
-      assets: [w.eth],
-      balances: [[FIVE, FIVE]],
-    });
-    const l2 = await bob.client.openChannel({
-      peer: ingrid.address,
-      assets: [w.eth],
-      balances: [[FIVE, FIVE]],
-    });
-    await until(
-      () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
-    );
+    const { alice, ingrid, bob, l1, l2 } = await hubNetwork(w, terms, { ingridApps: new Map() });
     await expect(openGame({ alice, ingrid, bob, l1, l2 })).rejects.toThrow(/not one whose rules we have|app/);
     expect(alice.client.channel(l1).balances).toEqual([[FIVE, FIVE]]);
     expect(ingrid.client.channel(l2).balances).toEqual([[FIVE, FIVE]]);

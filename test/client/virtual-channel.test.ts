@@ -13,6 +13,7 @@ import type { Hex } from "../../src/channel/types.js";
 import type { ClientOptions } from "../../src/client/client.js";
 import { UpdateRejectedError } from "../../src/client/errors.js";
 import { type Party, until, type World, world } from "./harness.js";
+import { hubNetwork } from "./path-network.js";
 
 const terms: RentalTerms = { baseFee: 1_000n, ratePerSecondPerUnit: 10n ** 9n, maxDurationSeconds: 86_400n };
 const FIVE = parseEther("5");
@@ -24,28 +25,8 @@ beforeAll(async () => {
 });
 beforeEach(() => w.resetNetwork());
 
-async function network(
-  aliceOptions: ClientOptions = {},
-  ingridOptions: ClientOptions = {},
-): Promise<{ alice: Party; ingrid: Party; bob: Party; l1: Hex; l2: Hex }> {
-  const alice = await w.party("Alice", 1, { options: aliceOptions });
-  const bob = await w.party("Bob", 2);
-  const ingrid = await w.party("Ingrid", 3, { options: { intermediary: { terms }, ...ingridOptions } });
-  const l1 = await alice.client.openChannel({
-    peer: ingrid.address,
-    assets: [w.eth],
-    balances: [[FIVE, FIVE]],
-  });
-  const l2 = await bob.client.openChannel({
-    peer: ingrid.address,
-    assets: [w.eth],
-    balances: [[FIVE, FIVE]],
-  });
-  await until(
-    () => ingrid.client.channel(l1).phase === "Acting" && ingrid.client.channel(l2).phase === "Acting",
-  );
-  return { alice, ingrid, bob, l1, l2 };
-}
+const network = (aliceOptions: ClientOptions = {}, ingridOptions: ClientOptions = {}) =>
+  hubNetwork(w, terms, { alice: aliceOptions, ingrid: ingridOptions });
 
 /** Alice opens V (1 ETH each side, one hour) to Bob through Ingrid, at her terms; resolves once Bob is funded too. */
 async function openV(
