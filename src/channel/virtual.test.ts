@@ -98,8 +98,36 @@ describe("virtualParams / virtualInitialState", () => {
     ["alice = bob", { alice: ALICE, bob: ALICE, nonce: 1n, challengeDuration: 1n }],
     ["zero challenge duration", { alice: ALICE, bob: BOB, nonce: 1n, challengeDuration: 0n }],
     ["negative nonce", { alice: ALICE, bob: BOB, nonce: -1n, challengeDuration: 1n }],
+    ["a nonce above 2^256-1", { alice: ALICE, bob: BOB, nonce: 2n ** 256n, challengeDuration: 1n }],
+    [
+      "a nonce that is a number",
+      { alice: ALICE, bob: BOB, nonce: 1 as unknown as bigint, challengeDuration: 1n },
+    ],
+    [
+      "a duration that is a number",
+      { alice: ALICE, bob: BOB, nonce: 1n, challengeDuration: 5 as unknown as bigint },
+    ],
+    [
+      "an app that is no address",
+      { alice: ALICE, bob: BOB, nonce: 1n, challengeDuration: 1n, app: "0x12" as Address },
+    ],
   ])("rejects %s", (_n, input) => {
     expect(() => virtualParams(input)).toThrow(InvalidFieldError);
+  });
+
+  it("takes nonces 0 and 2^256-1, full participants as given, and an app (a virtual state channel)", () => {
+    expect(virtualParams({ alice: ALICE, bob: BOB, nonce: 0n, challengeDuration: 1n }).nonce).toBe(0n);
+    expect(
+      virtualParams({ alice: ALICE, bob: BOB, nonce: 2n ** 256n - 1n, challengeDuration: 1n }).nonce,
+    ).toBe(2n ** 256n - 1n);
+    const full = { ethAddress: ALICE, ccAddress: "0xabcd" as const };
+    expect(virtualParams({ alice: full, bob: BOB, nonce: 1n, challengeDuration: 1n }).participants[0]).toBe(
+      full,
+    );
+    const app = "0x00000000000000000000000000000000000000ab" as Address;
+    const p = virtualParams({ alice: ALICE, bob: BOB, nonce: 1n, challengeDuration: 1n, app });
+    expect(p.app).toBe(app);
+    expect(virtualInitialState(p, [ETH], [[1n, 1n]], undefined, "0x0102").appData).toBe("0x0102");
   });
 
   it("rejects non-virtual params and malformed balances", () => {
