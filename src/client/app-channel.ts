@@ -41,25 +41,8 @@ export class AppChannels {
       const { machine } = this.ctx.table.record(channelID);
       return def.move(machine.params, current, machine.idx, move);
     });
-    if (state.isFinal) this.ended(channelID);
+    if (state.isFinal) this.roles.ledger.finalSigned(channelID);
     return state;
-  }
-
-  /**
-   * Our move ended the game: as when the peer's does (LedgerChannels.receiveProposal), a virtual
-   * channel is unlocked into our ledger channel at once, and a ledger channel's final state is
-   * concluded on chain if the peer does not close it.
-   */
-  private ended(channelID: Hex): void {
-    const { table, deps } = this.ctx;
-    const rec = table.record(channelID);
-    if (!rec.machine.params.virtualChannel) {
-      table.mark(rec.channelID, { finalAt: Date.now() });
-    } else if (deps.options?.unlockOnFinal !== false) {
-      void this.roles.virtualEnd
-        .unlockVirtual(rec.channelID)
-        .catch((e) => this.ctx.logError(rec.channelID, e));
-    }
   }
 
   /**

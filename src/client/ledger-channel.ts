@@ -461,9 +461,19 @@ export class LedgerChannels {
       return;
     }
     table.apply(r, acceptUpdate(t.machine, deps.signer));
-    if (msg.state.isFinal && r.machine.params.virtualChannel && deps.options?.unlockOnFinal !== false) {
+    if (msg.state.isFinal) this.finalSigned(id);
+  }
+
+  /**
+   * A final state of channel `id` is signed by both (the peer's, or ours: a move that ended a game):
+   * a virtual channel is unlocked into our ledger channel at once; a ledger channel's final state is
+   * concluded on chain if the peer does not close it.
+   */
+  finalSigned(id: Hex): void {
+    const { table, deps } = this.ctx;
+    if (table.record(id).machine.params.virtualChannel && deps.options?.unlockOnFinal !== false) {
       void this.roles.virtualEnd.unlockVirtual(id).catch((e) => this.ctx.logError(id, e));
-    } else if (msg.state.isFinal) table.mark(id, { finalAt: Date.now() });
+    } else table.mark(id, { finalAt: Date.now() });
   }
 
   /**
